@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh clone: `make test` and `make demo`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.faceprior-installed
+
+.PHONY: test demo lint install clean
+
+$(STAMP): pyproject.toml constraints-cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m ruff check faceprior tests benchmarks
+	$(PY) -m pytest -q
+
+DEMO_INPUT ?= ../shared/data/faces/aligned/GFPGAN_cropped_faces/Adele_crop.png
+DEMO_OUT ?= results/demo
+demo: $(STAMP)
+	$(VENV)/bin/faceprior restore $(DEMO_INPUT) -o $(DEMO_OUT)
+
+lint: $(STAMP)
+	$(PY) -m ruff check faceprior tests benchmarks
+	$(PY) -m ruff format --check faceprior tests benchmarks
+
+clean:
+	rm -rf $(VENV) results
