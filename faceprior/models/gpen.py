@@ -269,3 +269,100 @@ class GPENDiscriminator(Discriminator):
             output_size=None,
             outputs=("logits",),
         )
+
+
+def _gpen_width(state_dict, prefix: str) -> tuple[int, float]:
+    """Recover (channel_multiplier, narrow) from the constant input and a >=64 px layer."""
+    narrow = state_dict[f"{prefix}input.input"].shape[1] / 512
+    for level, key in enumerate(_rgb_keys(state_dict, prefix), start=3):
+        resolution = 2**level
+        if resolution >= 64:
+            base = channel_table(1, 1.0)[resolution]
+            width = state_dict[key].shape[2] // 2
+            return max(1, round(width / (base * narrow))), narrow
+    return 1, narrow
+
+
+def _rgb_keys(state_dict, prefix: str) -> list[str]:
+    keys, index = [], 0
+    while f"{prefix}to_rgbs.{index}.conv.weight" in state_dict:
+        keys.append(f"{prefix}to_rgbs.{index}.conv.weight")
+        index += 1
+    return keys
+
+
+def _detect_generator(state_dict, want_sr: bool) -> dict | None:
+    if "generator.style.1.weight" not in state_dict or "ecd0.0.0.weight" not in state_dict:
+        return None
+    n_mlp = 0
+    while f"generator.style.{n_mlp + 1}.weight" in state_dict:
+        n_mlp += 1
+    style_dim = state_dict["generator.style.1.weight"].shape[0]
+    n_encoder = 0
+    while f"ecd{n_encoder}.0.{0 if n_encoder == 0 else 1}.weight" in state_dict:
+        n_encoder += 1
+    in_size = 2 ** (n_encoder + 1)
+    out_size = 2 ** (len(_rgb_keys(state_dict, "generator.")) + 2)
+    channel_multiplier, narrow = _gpen_width(state_dict, "generator.")
+    common = dict(
+        style_dim=style_dim, n_mlp=n_mlp, channel_multiplier=channel_multiplier, narrow=narrow
+    )
+    if want_sr and out_size > in_size:
+        return dict(in_size=in_size, out_size=out_size, **common)
+    if not want_sr and out_size == in_size:
+        return dict(size=in_size, **common)
+    return None
+
+
+def _detect_discriminator(state_dict) -> dict | None:
+    required = ("convs.0.0.weight", "final_conv.0.weight", "final_linear.1.weight")
+    if not all(k in state_dict for k in required) or "convs.1.conv1.0.weight" not in state_dict:
+        return None
+    blocks = 1
+    while f"convs.{blocks}.conv1.0.weight" in state_dict:
+        blocks += 1
+    size = 2 ** (blocks + 1)
+    narrow = state_dict["final_conv.0.weight"].shape[0] / 512
+    channel_multiplier = 1
+    if size >= 64:
+        # convs.1 maps size -> size/2; its input width is channels[size].
+        width = state_dict["convs.0.0.weight"].shape[0]
+        channel_multiplier = max(1, round(width / (channel_table(1, 1.0)[size] * narrow)))
+    return dict(size=size, channel_multiplier=channel_multiplier, narrow=narrow)
+
+
+def _gpen_restorer(network: FullGenerator, options):
+    from .restorer import FirstOutputRestorer, reject_unsupported
+
+    reject_unsupported(options, "gpen", ())
+    return FirstOutputRestorer(network, network.conventions)
+
+
+def _architectures():
+    from .registry import Architecture
+
+    return [
+        Architecture(
+            "gpen",
+            FullGenerator,
+            lambda sd: _detect_generator(sd, want_sr=False),
+            restorer=_gpen_restorer,
+            description="GPEN FullGenerator (BFR, colorization, inpainting, seg2face)",
+        ),
+        Architecture(
+            "gpen-sr",
+            FullGeneratorSR,
+            lambda sd: _detect_generator(sd, want_sr=True),
+            restorer=_gpen_restorer,
+            description="GPEN FullGenerator_SR (encoder at in_size, decoder at out_size)",
+        ),
+        Architecture(
+            "gpen-discriminator",
+            GPENDiscriminator,
+            _detect_discriminator,
+            description="GPEN StyleGAN2 discriminator (stddev over the whole batch)",
+        ),
+    ]
+
+
+ARCHITECTURES = _architectures()

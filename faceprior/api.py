@@ -1,0 +1,109 @@
+"""``faceprior.load_model`` and friends: checkpoints or zoo names in, ready networks out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .hub.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_state_dict_strict,
+    read_checkpoint,
+    save_safetensors,
+)
+from .models.registry import detect_architecture, get_architecture
+from .models.restorer import RestorationModel, RestorerOptions
+
+
+def resolve_weights(name_or_path: str | os.PathLike, download: bool = True) -> Path:
+    """A local checkpoint path, or the cached (downloaded on demand) file of a zoo entry."""
+    from .hub import download as hub_download
+    from .hub.zoo import entries
+
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return path
+    name = str(name_or_path)
+    if name in entries():
+        entry = entries()[name]
+        if entry.bundled:
+            return Path(__file__).parent / "weights" / entry.filename
+        if not download and not hub_download.cached_path(entry).exists():
+            raise FileNotFoundError(f"{name} is not in the cache and download=False")
+        return hub_download.fetch(entry)
+    raise FileNotFoundError(
+        f"{name_or_path!r} is neither an existing file nor a zoo model name "
+        f"(see `faceprior models`)"
+    )
+
+
+def build_from_checkpoint(checkpoint: Checkpoint) -> nn.Module:
+    """Build the network a checkpoint holds and load its weights strictly."""
+    if checkpoint.architecture is not None:
+        arch = get_architecture(checkpoint.architecture)
+        network = arch.build(**(checkpoint.arguments or {}))
+        load_state_dict_strict(network, checkpoint.content, str(checkpoint.path))
+        return network
+    found = detect_architecture(checkpoint.content)
+    if found is None:
+        raise CheckpointError(_unrecognised(checkpoint))
+    arch, arguments, where, state_dict = found
+    network = arch.build(**arguments)
+    load_state_dict_strict(network, state_dict, f"{checkpoint.path} [{where}, as {arch.name}]")
+    return network
+
+
+def _unrecognised(checkpoint: Checkpoint) -> str:
+    from .models.registry import architectures
+
+    content = checkpoint.content
+    if isinstance(content, dict):
+        keys = list(content)[:6]
+        found = f"top-level keys {keys}{' ...' if len(content) > 6 else ''}"
+    else:
+        found = f"a {type(content).__name__}"
+    known = ", ".join(a.name for a in architectures())
+    return (
+        f"{checkpoint.path}: no supported network recognised (found {found}). "
+        f"Expected a state dict (raw, or under g_ema/params_ema/state_dict) of one of: {known}."
+    )
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    download: bool = True,
+) -> nn.Module:
+    """Load a network from an official ``.pth``, a faceprior ``.safetensors`` or a zoo name.
+
+    The architecture and its arguments are recognised from the tensor shapes; the network
+    is returned in eval mode with the official forward signature, and its I/O contract is
+    available as ``network.conventions``. Pickled Python objects are never executed.
+    """
+    checkpoint = read_checkpoint(resolve_weights(name_or_path, download=download))
+    return build_from_checkpoint(checkpoint).eval().to(device)
+
+
+def save_model(network: nn.Module, path: str | os.PathLike) -> Path:
+    """Save a faceprior network as safetensors with its architecture recorded."""
+    return save_safetensors(
+        network.state_dict(), path, network.conventions.architecture, network.arguments
+    )
+
+
+def load_restoration_model(
+    name_or_path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    options: RestorerOptions | None = None,
+    download: bool = True,
+) -> RestorationModel:
+    """Load a restoration network wrapped in the pipeline's batch interface."""
+    network = load_model(name_or_path, device=device, download=download)
+    arch = get_architecture(network.conventions.architecture)
+    if arch.restorer is None:
+        raise ValueError(f"{name_or_path}: a {arch.name} network does not restore faces")
+    return arch.restorer(network, options or RestorerOptions()).eval().to(device)

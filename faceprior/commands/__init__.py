@@ -1,0 +1,1 @@
+"""Sub-commands of the ``faceprior`` CLI, one module each (see ``faceprior.cli``)."""

@@ -1,0 +1,1 @@
+"""Faces in photos: detection with 5 landmarks, alignment to a template, paste-back."""

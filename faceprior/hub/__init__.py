@@ -1,0 +1,1 @@
+"""Checkpoints and the model zoo: safe reading, architecture detection, downloads, cache."""

@@ -1,0 +1,1 @@
+"""Zoo entries, one module per method family (plain data)."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: locating ../shared (specs, parity packs, photos, weights).
+
+Tests that need a file from ``../shared`` call :func:`shared_path`. Without it they skip with
+the reason, except when ``FACEPRIOR_REQUIRE_SHARED=1`` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEPRIOR_SHARED", PROJECT_ROOT.parent / "shared"))
+
+
+def shared_path(relative: str) -> Path:
+    """Path of ``relative`` inside the shared folder; skip (or fail in CI) when missing."""
+    path = SHARED / relative
+    if not path.exists():
+        message = f"needs {path} (the read-only ../shared folder beside the checkout)"
+        if os.environ.get("FACEPRIOR_REQUIRE_SHARED") == "1":
+            pytest.fail(message + "; FACEPRIOR_REQUIRE_SHARED=1 makes this an error")
+        pytest.skip(message)
+    return path
+
+
+def load_parity_pack(name: str):
+    """Load ``../shared/parity/<name>`` with the pack loader that ships beside the packs."""
+    root = shared_path("parity")
+    pack_dir = shared_path(f"parity/{name}")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from packs import load_pack
+
+    return load_pack(str(pack_dir))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's model cache from tests."""
+    monkeypatch.setenv("FACEPRIOR_HOME", str(tmp_path_factory.mktemp("faceprior-home")))
