@@ -27,14 +27,19 @@ class PixelNorm(nn.Module):
 
 
 class FusedLeakyReLU(nn.Module):
-    """Learned per-channel bias followed by sqrt(2)-scaled leaky ReLU."""
+    """Learned per-channel bias followed by sqrt(2)-scaled leaky ReLU.
 
-    def __init__(self, channels: int):
+    ``inplace=True`` is for layers that own their input (a fresh conv output): at inference
+    the activation then overwrites it instead of allocating two more full-size tensors.
+    """
+
+    def __init__(self, channels: int, inplace: bool = False):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
+        self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused_leaky_relu(x, self.bias)
+        return fused_leaky_relu(x, self.bias, inplace=self.inplace)
 
 
 class Blur(nn.Module):
@@ -145,7 +150,7 @@ class ConvLayer(nn.Sequential):
             )
         )
         if activate:
-            layers.append(FusedLeakyReLU(out_channels))
+            layers.append(FusedLeakyReLU(out_channels, inplace=True))
         super().__init__(*layers)
 
 
@@ -156,18 +161,39 @@ def modulated_conv2d(
     demodulate: bool,
     upsample: bool = False,
     padding: int = 0,
+    grouped: bool | None = None,
 ) -> torch.Tensor:
-    """Per-sample modulated (and optionally demodulated) convolution as one grouped conv.
+    """Per-sample modulated (and optionally demodulated) convolution.
 
     ``weight`` is (out, in, k, k) already scaled for the equalized learning rate, ``styles``
     is (batch, in). Upsampling uses a stride-2 transposed convolution (output 2H+1); the
     caller applies the anti-aliasing blur.
+
+    Two equal formulations: ``grouped`` modulates a weight copy per sample and runs one
+    grouped convolution (the reference formulation); otherwise the input is scaled by the
+    styles, one shared-weight convolution runs over the batch, and the output is scaled by
+    the demodulation coefficients. ``None`` picks whichever touches less memory: per-sample
+    weights for high-resolution layers, activation scaling for the wide low-resolution ones.
     """
-    batch, in_channels, height, width = x.shape
+    batch = x.shape[0]
+    if grouped is None:
+        grouped = batch * weight.numel() <= x.numel()
+    if not grouped:
+        x = x * styles[:, :, None, None].to(x.dtype)
+        if upsample:
+            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        else:
+            out = F.conv2d(x, weight, padding=padding)
+        if demodulate:
+            energy = styles.square() @ weight.square().sum([2, 3]).t()
+            out = out * torch.rsqrt(energy + 1e-8)[:, :, None, None].to(out.dtype)
+        return out
+    in_channels, height, width = x.shape[1:]
     out_channels, _, k, _ = weight.shape
     w = weight[None] * styles[:, None, :, None, None]
     if demodulate:
         w = w * torch.rsqrt(w.pow(2).sum([2, 3, 4]) + 1e-8)[:, :, None, None, None]
+    w = w.to(x.dtype)
     x = x.reshape(1, batch * in_channels, height, width)
     if upsample:
         w = w.transpose(1, 2).reshape(batch * in_channels, out_channels, k, k)
@@ -279,7 +305,7 @@ class StyledConv(nn.Module):
             blur_kernel=blur_kernel,
         )
         self.noise = NoiseInjection(concat=concat_noise)
-        self.activate = FusedLeakyReLU(out_channels * (2 if concat_noise else 1))
+        self.activate = FusedLeakyReLU(out_channels * (2 if concat_noise else 1), inplace=True)
 
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None

@@ -1,7 +1,10 @@
 """Pure-PyTorch StyleGAN2 numerics: FIR up/down-sampling and fused bias + leaky ReLU.
 
-These reproduce the reference ``upfirdn2d_native`` and ``fused_leaky_relu`` CPU paths exactly
-(no compiled extension), so they run on any device PyTorch supports.
+These compute what the reference ``upfirdn2d_native`` and ``fused_leaky_relu`` CPU paths
+compute (no compiled extension), so they run on any device PyTorch supports. The common
+cases take cheaper equivalent routes: symmetric padding goes into the convolution instead of
+a padded copy, and 2x upsampling is one depthwise transposed convolution instead of zero
+insertion followed by a convolution four times the size.
 """
 
 from __future__ import annotations
@@ -29,25 +32,48 @@ def upfirdn2d(
 
     ``pad`` is (before, after) and applies to both spatial axes; negative values crop.
     """
-    batch, channels, height, width = x.shape
+    channels = x.shape[1]
+    pad0, pad1 = pad
+    taps = kernel.shape[-1]
+    if up > 1 and down == 1:
+        # Zero insertion + padding + convolution is a strided transposed convolution whose
+        # full output is cropped by ``taps - 1 - pad0`` in front and by as much at the back
+        # when the crop is symmetric (ToRGB's 2x upsampling: pad (2, 1), 4 taps).
+        crop = taps - 1 - pad0
+        full = (x.shape[-1] - 1) * up + taps
+        kept = x.shape[-1] * up + pad0 + pad1 - taps + 1
+        if crop >= 0 and full - crop - kept == crop and x.shape[-1] == x.shape[-2]:
+            weight = kernel.to(dtype=x.dtype)[None, None].expand(channels, 1, taps, taps)
+            return F.conv_transpose2d(x, weight, stride=up, padding=crop, groups=channels)
     if up > 1:
+        batch, _, height, width = x.shape
         x = x.reshape(batch, channels, height, 1, width, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(batch, channels, height * up, width * up)
-    pad0, pad1 = pad
-    if pad0 != 0 or pad1 != 0:
-        x = F.pad(x, [pad0, pad1, pad0, pad1])
     weight = torch.flip(kernel, [0, 1]).to(dtype=x.dtype)
     weight = weight[None, None].expand(channels, 1, *kernel.shape)
-    x = F.conv2d(x, weight, groups=channels)
-    if down > 1:
-        x = x[:, :, ::down, ::down]
-    return x
+    if pad0 == pad1 and pad0 >= 0:
+        return F.conv2d(x, weight, stride=down, padding=pad0, groups=channels)
+    x = F.pad(x, [pad0, pad1, pad0, pad1])
+    return F.conv2d(x, weight, stride=down, groups=channels)
 
 
-def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None, scale: float = ACTIVATION_GAIN):
-    """``scale * leaky_relu(x + bias, 0.2)`` with the bias broadcast over dim 1."""
+def fused_leaky_relu(
+    x: torch.Tensor,
+    bias: torch.Tensor | None,
+    scale: float = ACTIVATION_GAIN,
+    inplace: bool = False,
+) -> torch.Tensor:
+    """``scale * leaky_relu(x + bias, 0.2)`` with the bias broadcast over dim 1.
+
+    ``inplace`` reuses ``x``'s memory when autograd is off (the caller owns ``x``); at
+    inference this saves two full passes over the largest activations of the network.
+    """
+    shape = None if bias is None else [1, bias.shape[0]] + [1] * (x.ndim - 2)
+    if inplace and not torch.is_grad_enabled():
+        if bias is not None:
+            x.add_(bias.view(shape).to(x.dtype))
+        return F.leaky_relu_(x, LEAKY_SLOPE).mul_(scale)
     if bias is not None:
-        shape = [1, bias.shape[0]] + [1] * (x.ndim - 2)
         x = x + bias.view(shape).to(x.dtype)
     return F.leaky_relu(x, LEAKY_SLOPE) * scale

@@ -1,0 +1,44 @@
+"""PSFR-GAN as one pipeline restoration model: ParseNet -> hard one-hot map -> generator.
+
+Matches the official aligned-face test path (shared/specs/psfrgan.md §9B): the parser runs on
+the LQ face at its own resolution, its logits become the one-hot map of
+:func:`~faceprior.models.psfrgan.parsenet.hard_onehot`, and the generator restores the face.
+Every face of a batch goes through both networks in one call each.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..restorer import RestorationModel, RestorerOptions, reject_unsupported
+from .generator import PSFRGenerator
+from .parsenet import ParseNet, hard_onehot
+
+
+class PSFRRestorer(RestorationModel):
+    """Restores aligned 512x512 FFHQ-template faces (RGB, [-1, 1]); output is not clamped."""
+
+    def __init__(self, network: PSFRGenerator, parser: ParseNet):
+        super().__init__(network, network.conventions)
+        expected = network.arguments["parse_ch"]
+        found = parser.arguments["parsing_ch"]
+        if found != expected:
+            raise ValueError(
+                f"the parser predicts {found} classes, the generator expects {expected}"
+            )
+        self.parser = parser
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            parse = hard_onehot(self.parser(faces)[0])
+        return self.network(faces, parse)
+
+
+def psfrgan_restorer(network: PSFRGenerator, options: RestorerOptions) -> PSFRRestorer:
+    """Architecture factory: load the parser named by ``options.parsing_model`` (default: the
+    zoo's official PSFR-GAN ParseNet) and wrap both networks."""
+    from .parsing import load_parser
+
+    reject_unsupported(options, "psfrgan", ("parsing_model",))
+    device = network.const_input.device
+    return PSFRRestorer(network, load_parser(options.parsing_model, device=device))
