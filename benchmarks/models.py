@@ -86,7 +86,6 @@ def measure(name: str, variant: str, batches: list[int], repeats: int, device: s
     import contextlib
 
     import torch
-
     from reference_ops import use_reference_ops
 
     model = build(name, device)
@@ -113,7 +112,7 @@ def measure(name: str, variant: str, batches: list[int], repeats: int, device: s
             result[f"b{batch}_s_per_face"] = seconds / batch
             result[f"b{batch}_peak_mb"] = peak_rss_mb() - baseline
         if variant == "bf16":
-            x = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(2)) * 2 - 1)
+            x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(2)) * 2 - 1
             x = x.to(device)
             low = model(x).float()
             with torch.autocast(device_type=device.split(":")[0], enabled=False):
