@@ -101,7 +101,16 @@ def load_restoration_model(
     options: RestorerOptions | None = None,
     download: bool = True,
 ) -> RestorationModel:
-    """Load a restoration network wrapped in the pipeline's batch interface."""
+    """Load a restoration network wrapped in the pipeline's batch interface.
+
+    An ``.onnx`` file written by ``faceprior export`` runs in ONNX Runtime instead.
+    """
+    if str(name_or_path).endswith(".onnx"):
+        from .deploy.onnx_runtime import load_onnx_restorer
+
+        if options not in (None, RestorerOptions()):
+            raise ValueError("options are fixed at export time for .onnx models")
+        return load_onnx_restorer(name_or_path)
     network = load_model(name_or_path, device=device, download=download)
     arch = get_architecture(network.conventions.architecture)
     if arch.restorer is None:

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("restore", "models", "degrade")
+COMMANDS = ("restore", "models", "degrade", "evaluate", "train", "benchmark", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

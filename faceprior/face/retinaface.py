@@ -410,10 +410,17 @@ class RetinaFaceDetector(FaceDetector):
 
 
 def load_retinaface(path: str | os.PathLike, architecture: str) -> RetinaFace:
-    """A RetinaFace network with weights from ``path`` (strict: every key must fit)."""
+    """A RetinaFace network with weights from ``path`` (strict: every key must fit).
+
+    An ``.onnx`` file exported by ``faceprior export --detector`` runs in ONNX Runtime.
+    """
     if architecture not in CONFIGS:
         known = ", ".join(CONFIGS)
         raise ValueError(f"unknown RetinaFace architecture {architecture!r}; known: {known}")
+    if str(path).endswith(".onnx"):
+        from ..deploy.onnx_runtime import OnnxRetinaFace
+
+        return OnnxRetinaFace(path, architecture)
     expected = CONFIGS[architecture].backbone
     checkpoint = read_checkpoint(path)
     found = []

@@ -234,6 +234,9 @@ class ModulatedConv2d(nn.Module):
             torch.randn(1, out_channels, in_channels, kernel_size, kernel_size)
         )
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
+        # None: pick the cheaper formulation per call; False is what graph exporters need
+        # (one static weight instead of per-sample weights of a symbolic batch size).
+        self.grouped: bool | None = None
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         styles = self.modulation(style)
@@ -244,6 +247,7 @@ class ModulatedConv2d(nn.Module):
             demodulate=self.demodulate,
             upsample=self.upsample,
             padding=self.padding,
+            grouped=self.grouped,
         )
         return self.blur(out) if self.upsample else out
 

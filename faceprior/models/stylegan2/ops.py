@@ -32,7 +32,7 @@ def upfirdn2d(
 
     ``pad`` is (before, after) and applies to both spatial axes; negative values crop.
     """
-    channels = x.shape[1]
+    channels = int(x.shape[1])  # a constant in traced graphs: exporters need static kernels
     pad0, pad1 = pad
     taps = kernel.shape[-1]
     if up > 1 and down == 1:

@@ -1,0 +1,1 @@
+"""Deployment formats: ONNX export and ONNX Runtime execution of faceprior networks."""

@@ -1,0 +1,1 @@
+"""Reading and writing images without losing bit depth, alpha, orientation or metadata."""

@@ -1,0 +1,353 @@
+"""The photo pipeline: detect, align, restore in batches, paste back into the upscaled photo.
+
+:class:`FaceRestorer` keeps the restoration model, detector and mask source loaded across
+photos; :func:`restore` is the one-call form. Images are processed as float32 RGB in [0, 1]
+whatever their bit depth, so 16-bit photos keep their precision; grey photos are restored
+in colour and written back as grey, the alpha plane is only resampled. See docs/restore.md.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .face.types import FaceDetection
+from .io.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageMetadata,
+    LoadedImage,
+    join_pixels,
+    read_image,
+    split_pixels,
+)
+
+DEFAULT_MODEL = "gpen-bfr-512"
+DEFAULT_DETECTOR = "retinaface-mobilenet0.25"
+FACE_SELECTIONS = ("all", "largest", "center")
+MASK_KINDS = ("rectangle", "parsing")
+
+ImageInput = str | os.PathLike | np.ndarray | LoadedImage
+
+
+class ModelUnavailableError(RuntimeError):
+    """The restoration weights could not be found or downloaded."""
+
+
+@dataclass
+class FaceResult:
+    """One restored face. Coordinates are in input-image pixels (before upscaling).
+
+    ``matrix`` maps input pixels to the aligned crop. ``crop`` (aligned input), ``restored`` and
+    ``mask`` (both at the model's output size) are float32 in [0, 1], kept on request only.
+    """
+
+    box: np.ndarray
+    score: float | None
+    landmarks: np.ndarray
+    matrix: np.ndarray
+    crop: np.ndarray | None = None
+    restored: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": None if self.score is None else round(self.score, 5),
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
+        }
+
+
+@dataclass
+class Result:
+    """The restored image (same layout and dtype as the input pixels) and what was done."""
+
+    image: np.ndarray
+    faces: list[FaceResult]
+    metadata: ImageMetadata = field(default_factory=ImageMetadata)
+    timings: dict[str, float] = field(default_factory=dict)
+    input_size: tuple[int, int] = (0, 0)
+    upscale: float = 1.0
+
+    def to_dict(self) -> dict:
+        report = {
+            "input_size": list(self.input_size),
+            "output_size": [int(self.image.shape[1]), int(self.image.shape[0])],
+            "upscale": self.upscale,
+            "faces": [face.to_dict() for face in self.faces],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+        if not self.faces:
+            report["message"] = "no faces found: the image was only upscaled"
+        return report
+
+
+class FaceRestorer:
+    """Restores every face of photos with one model, kept loaded between calls.
+
+    ``model``: zoo name, checkpoint path or a loaded ``RestorationModel``. ``detector``: zoo or
+    architecture name (weights from ``detector_weights`` or the zoo) or a loaded detector.
+    ``faces``: restore ``all`` faces, the ``largest`` or the one nearest the ``center``;
+    ``min_face_size``: skip faces whose box is smaller (shorter side, input pixels).
+    ``upscale``: factor for the whole photo (Lanczos); faces are pasted at model resolution.
+    ``strength``: 0 keeps the original, 1 the restored face. ``color_match``: match the
+    restored faces' Lab mean/std to the original. ``mask``: ``rectangle`` (GPEN's soft
+    rectangle), ``parsing`` (face, hair and neck found by the ParseNet ``mask_parser``, by
+    default the zoo's PSFR-GAN parser) or any callable mapping faces (N, S, S, 3) in [0, 1] to
+    masks (N, S, S). ``fidelity`` and ``parsing_model`` go to the
+    restoration method (Panini-Net / PSFR-GAN) and are refused by the others.
+    ``keep_faces``: keep crops, restored faces and masks in the result for inspection.
+    ``max_pixels``: refuse image files with more pixels (decompression-bomb guard).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | object = DEFAULT_MODEL,
+        detector: str | object = DEFAULT_DETECTOR,
+        detector_weights: str | os.PathLike | None = None,
+        device: str = "cpu",
+        score_threshold: float | None = None,
+        nms_threshold: float = 0.4,
+        faces: str = "all",
+        min_face_size: float = 0.0,
+        upscale: float = 1.0,
+        batch_size: int = 4,
+        strength: float = 1.0,
+        color_match: bool = False,
+        mask: str | Callable[[np.ndarray], np.ndarray] = "rectangle",
+        mask_parser: str | os.PathLike | None = None,
+        fidelity: float | None = None,
+        parsing_model: str | None = None,
+        keep_faces: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        if faces not in FACE_SELECTIONS:
+            raise ValueError(f"faces must be one of {FACE_SELECTIONS}, got {faces!r}")
+        if upscale < 1:
+            raise ValueError(f"upscale must be >= 1, got {upscale}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        self.device = device
+        self.model = _load_model(model, device, fidelity, parsing_model)
+        self._detector_spec = (detector, detector_weights, score_threshold, nms_threshold)
+        self._detector = None if isinstance(detector, str) else detector
+        self.faces = faces
+        self.min_face_size = min_face_size
+        self.upscale = upscale
+        self.batch_size = batch_size
+        self.strength = strength
+        self.color_match = color_match
+        self.mask_source = _mask_source(mask, mask_parser, device)
+        self.keep_faces = keep_faces
+        self.max_pixels = max_pixels
+
+    @property
+    def detector(self):
+        """The face detector, loaded on first use (aligned mode never needs one)."""
+        if self._detector is None:
+            from .face.detection import load_detector
+
+            name, weights, score, nms = self._detector_spec
+            options = {} if score is None else {"score_threshold": score}
+            self._detector = load_detector(
+                name, weights=weights, device=self.device, nms_threshold=nms, **options
+            )
+        return self._detector
+
+    def restore(self, image: ImageInput) -> Result:
+        """Restore every selected face of a photo (path, array or :class:`LoadedImage`).
+
+        Faces go through align, restore, mask and paste ``batch_size`` at a time, so memory
+        does not grow with the number of faces.
+        """
+        from .face.paste import PasteCanvas
+        from .face.stages import align_faces, paste_faces, restore_batches
+
+        timings: dict[str, float] = {}
+        clock = _Clock(timings)
+        loaded = self._load(image, clock)
+        rgb, alpha, layout = split_pixels(loaded.pixels)
+        detector = self.detector
+        with clock("detect"):
+            detections = self._select(detector.detect(_to_bgr_uint8(rgb)), rgb.shape)
+        with clock("paste"):
+            canvas, alpha, scale = _upscale(rgb, alpha, self.upscale)
+            paste = PasteCanvas(canvas)
+        conventions = self.model.conventions
+        faces = []
+        for start in range(0, len(detections), self.batch_size):
+            batch = detections[start : start + self.batch_size]
+            with clock("align"):
+                crops, matrices, valid = align_faces(
+                    rgb, batch, conventions.template, conventions.input_size
+                )
+            with clock("restore"):
+                restored = restore_batches(self.model, crops, self.batch_size, self.device)
+            with clock("mask"):
+                masks = self.mask_source(restored)
+            with clock("paste"):
+                masks = paste_faces(
+                    paste, scale, crops, restored, masks, valid, matrices, self.color_match
+                )
+            for index, (detection, matrix) in enumerate(zip(batch, matrices, strict=True)):
+                face = FaceResult(detection.box, detection.score, detection.landmarks, matrix)
+                if self.keep_faces:
+                    face.crop, face.restored = crops[index], restored[index]
+                    face.mask = masks[index]
+                faces.append(face)
+        with clock("paste"):
+            pixels = join_pixels(paste.result(self.strength), alpha, layout)
+        height, width = rgb.shape[:2]
+        return Result(pixels, faces, loaded.metadata, timings, (width, height), self.upscale)
+
+    def restore_aligned(self, image: ImageInput) -> Result:
+        """Restore an already aligned face crop; the output has the model's output size.
+
+        The one face reported spans the whole input, with the template's landmarks.
+        """
+        from .face.paste import resize_matrix
+        from .face.stages import resize_plane, restore_aligned_crop
+
+        timings: dict[str, float] = {}
+        clock = _Clock(timings)
+        loaded = self._load(image, clock)
+        rgb, alpha, layout = split_pixels(loaded.pixels)
+        conventions = self.model.conventions
+        with clock("restore"):
+            output, crop = restore_aligned_crop(
+                self.model, rgb, self.device, self.strength, self.color_match
+            )
+        if alpha is not None:
+            alpha = resize_plane(alpha, conventions.output_size)
+        pixels = join_pixels(output, alpha, layout)
+        height, width = rgb.shape[:2]
+        size = conventions.input_size
+        matrix = resize_matrix(size / width, size / height)
+        face = FaceResult(
+            np.array([0.0, 0.0, width, height]), None, _template_in(matrix, conventions), matrix
+        )
+        if self.keep_faces:
+            face.crop, face.restored = crop, output
+            face.mask = np.ones(output.shape[:2], np.float32)
+        return Result(pixels, [face], loaded.metadata, timings, (width, height), 1.0)
+
+    def _load(self, image: ImageInput, clock: _Clock) -> LoadedImage:
+        with clock("read"):
+            if isinstance(image, LoadedImage):
+                return image
+            if isinstance(image, np.ndarray):
+                return LoadedImage(image)
+            return read_image(image, max_pixels=self.max_pixels)
+
+    def _select(self, detections: list[FaceDetection], shape) -> list[FaceDetection]:
+        kept = [d for d in detections if d.size >= self.min_face_size]
+        if not kept or self.faces == "all":
+            return kept
+        if self.faces == "largest":
+            return [max(kept, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))]
+        center = np.array([shape[1], shape[0]], float) / 2
+        return [min(kept, key=lambda d: np.linalg.norm((d.box[:2] + d.box[2:]) / 2 - center))]
+
+
+def restore(
+    image: ImageInput,
+    model: str | os.PathLike | object = DEFAULT_MODEL,
+    device: str = "cpu",
+    upscale: float = 1.0,
+    aligned: bool = False,
+) -> Result:
+    """One photo (path or RGB array) in, :class:`Result` out; see :class:`FaceRestorer`."""
+    restorer = FaceRestorer(model, device=device, upscale=upscale)
+    return restorer.restore_aligned(image) if aligned else restorer.restore(image)
+
+
+def _load_model(model, device: str, fidelity: float | None, parsing_model: str | None):
+    from .models.restorer import RestorationModel, RestorerOptions
+
+    if isinstance(model, RestorationModel):
+        if fidelity is not None or parsing_model is not None:
+            raise ValueError("fidelity/parsing_model apply when loading a model by name or path")
+        return model.eval().to(device)
+    from .api import load_restoration_model
+    from .hub.download import DownloadError
+
+    options = RestorerOptions(fidelity=fidelity, parsing_model=parsing_model)
+    try:
+        return load_restoration_model(model, device=device, options=options)
+    except (DownloadError, FileNotFoundError, OSError) as error:
+        raise ModelUnavailableError(
+            f"cannot get the weights of restoration model {str(model)!r}: {error}. "
+            f"Pass --model PATH (Python: model=PATH) to a local checkpoint (.pth or "
+            f".safetensors), or a zoo name whose weights are cached (see `faceprior models`)."
+        ) from None
+
+
+def _template_in(matrix: np.ndarray, conventions) -> np.ndarray:
+    """The alignment template's points mapped from the crop back to input pixels."""
+    if conventions.template is None:
+        return np.zeros((0, 2))
+    import cv2
+
+    from .face.align import template_points
+
+    points = np.asarray(template_points(conventions.template, conventions.input_size), float)
+    inverse = cv2.invertAffineTransform(matrix)
+    return points @ inverse[:, :2].T + inverse[:, 2]
+
+
+def _mask_source(mask, mask_parser, device: str):
+    from .face.masks import RectangleMask
+
+    if callable(mask):
+        return mask
+    if mask == "rectangle":
+        return RectangleMask()
+    if mask == "parsing":
+        from .face.masks import ParsingMask
+
+        return ParsingMask(mask_parser, device=device)
+    raise ValueError(f"mask must be one of {MASK_KINDS} or a callable, got {mask!r}")
+
+
+def _to_bgr_uint8(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.rint(rgb[..., ::-1] * 255.0).astype(np.uint8))
+
+
+def _upscale(rgb: np.ndarray, alpha: np.ndarray | None, factor: float):
+    """Lanczos-upscaled photo and alpha, and the (x, y) scale actually applied."""
+    if factor == 1:
+        return rgb, alpha, (1.0, 1.0)
+    import cv2
+
+    height, width = rgb.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+
+    def resize(plane):
+        return np.clip(cv2.resize(plane, size, interpolation=cv2.INTER_LANCZOS4), 0.0, 1.0)
+
+    scale = (size[0] / width, size[1] / height)
+    return resize(rgb), None if alpha is None else resize(alpha), scale
+
+
+class _Clock:
+    """Adds the wall time of ``with clock(stage):`` blocks to ``timings[stage]``."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self._stage = ""
+
+    def __call__(self, stage: str) -> _Clock:
+        self._stage = stage
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        elapsed = time.perf_counter() - self._start
+        self.timings[self._stage] = self.timings.get(self._stage, 0.0) + elapsed
