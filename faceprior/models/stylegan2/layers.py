@@ -174,10 +174,12 @@ def modulated_conv2d(
     styles, one shared-weight convolution runs over the batch, and the output is scaled by
     the demodulation coefficients. ``None`` picks whichever touches less memory: per-sample
     weights for high-resolution layers, activation scaling for the wide low-resolution ones.
+    Grouped transposed convolutions are never picked for batches: PyTorch's CPU kernel for
+    them is about 8x slower than the shared-weight one (measured, benchmarks/README.md).
     """
     batch = x.shape[0]
     if grouped is None:
-        grouped = batch * weight.numel() <= x.numel()
+        grouped = batch == 1 or (not upsample and batch * weight.numel() <= x.numel())
     if not grouped:
         x = x * styles[:, :, None, None].to(x.dtype)
         if upsample:

@@ -1,0 +1,53 @@
+"""Panini-Net (Wang, Hu, Zhang, AAAI 2022): GAN-prior face restoration with DAFI.
+
+One module per part: ``degradation_encoder`` (DRE), ``rrdb`` and ``cbam`` (image feature
+extraction), ``dafi`` (interpolation weights and the fidelity control), ``prior`` (the
+StyleGAN2 prior in mmgen's layout, from the shared core), ``network`` (the two released
+generators), ``restorer`` (pipeline wrapper), ``moco`` (UDRL training of the DRE) and
+``checkpoint`` (recognising the released files). See docs/panini.md.
+"""
+
+from __future__ import annotations
+
+
+def _architectures():
+    from ..registry import Architecture
+    from .checkpoint import (
+        detect_degradation_encoder,
+        detect_mfr,
+        detect_sr,
+        moco_candidates,
+        panini_candidates,
+    )
+    from .degradation_encoder import DegradationEncoder
+    from .network import PaniniMFR, PaniniSR
+    from .restorer import panini_restorer
+
+    return [
+        Architecture(
+            "panini-mfr",
+            PaniniMFR,
+            detect_mfr,
+            candidates=panini_candidates,
+            restorer=panini_restorer,
+            description="Panini-Net multi-degradation face restoration (512 px in, 1024 px out)",
+        ),
+        Architecture(
+            "panini-sr",
+            PaniniSR,
+            detect_sr,
+            candidates=panini_candidates,
+            restorer=panini_restorer,
+            description="Panini-Net 16x face super-resolution (64 px in, 1024 px out)",
+        ),
+        Architecture(
+            "panini-degradation-encoder",
+            DegradationEncoder,
+            detect_degradation_encoder,
+            candidates=moco_candidates,
+            description="Panini-Net degradation representation encoder (UDRL / MoCo query)",
+        ),
+    ]
+
+
+ARCHITECTURES = _architectures()

@@ -1,0 +1,1 @@
+"""Training tasks, one module per method (registered in ``faceprior.train.task.TASKS``)."""

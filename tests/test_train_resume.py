@@ -1,0 +1,165 @@
+"""Checkpoints: an interrupted and resumed run ends with exactly the weights of an uninterrupted
+one; SIGTERM writes a checkpoint; a BFR stage starts its decoder from a prior's checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from faceprior.train.checkpointing import list_checkpoints, load_checkpoint
+from faceprior.train.config import build_config
+from faceprior.train.task import TaskContext, task_class
+from faceprior.train.trainer import initialise_from_config, train
+
+PROJECT = Path(__file__).resolve().parents[1]
+TINY_MODEL = {"size": 32, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 1, "narrow": 0.0625}
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> Path:
+    """Twelve small smooth random "faces" (enough for the data pipeline, not for learning)."""
+    folder = tmp_path_factory.mktemp("faces")
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        image = cv2.resize(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8), (40, 40))
+        cv2.imwrite(str(folder / f"{i:02d}.png"), image)
+    return folder
+
+
+def gpen_raw(output: Path, faces: Path, task: str = "gpen_bfr", **train) -> dict:
+    options = {"model": TINY_MODEL, "gan": {"d_reg_every": 2, "g_reg_every": 2}}
+    if task == "gpen_bfr":
+        options["identity_weight"] = 0.0
+    return {
+        "task": task,
+        "output": str(output),
+        "seed": 1,
+        "options": options,
+        "data": {
+            "kind": "synthetic" if task == "gpen_bfr" else "faces",
+            "root": str(faces),
+            "size": 32,
+            "num_workers": 0,
+        },
+        "train": {
+            "steps": 4,
+            "batch_size": 2,
+            "log_every": 1,
+            "sample_every": 2,
+            "sample_count": 2,
+            "checkpoint_every": 100,
+            "progress": False,
+            "threads": 1,
+            **train,
+        },
+    }
+
+
+def all_state(task) -> dict[str, torch.Tensor]:
+    state = {}
+    for name, net in task.networks.items():
+        state |= {f"net.{name}.{k}": v for k, v in net.state_dict().items()}
+    for name, ema in task.emas.items():
+        state |= {f"ema.{name}.{k}": v for k, v in ema.state_dict().items()}
+    for name, optim in task.optimizers.items():
+        for index, values in optim.state_dict()["state"].items():
+            state |= {f"opt.{name}.{index}.{k}": v for k, v in values.items()}
+    return state
+
+
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, faces):
+    whole = train(build_config(gpen_raw(tmp_path / "whole", faces)))
+    assert whole.step == 4 and not whole.interrupted
+
+    first = train(build_config(gpen_raw(tmp_path / "split", faces, stop_after=2)))
+    assert first.interrupted and first.step == 2 and first.signal is None
+    assert first.checkpoint.name == "step-00000002"
+    second = train(build_config(gpen_raw(tmp_path / "split", faces)))
+    assert second.step == 4 and not second.interrupted
+
+    expected, resumed = all_state(whole.task), all_state(second.task)
+    assert set(expected) == set(resumed)
+    for key in expected:
+        assert torch.equal(resumed[key], expected[key]), key
+    mean = whole.task.mean_path_length
+    assert float(mean) > 0 and torch.equal(second.task.mean_path_length, mean)
+
+    logs = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").open()]
+    assert [row["step"] for row in logs] == [1, 2, 3, 4]
+    assert (tmp_path / "split" / "samples" / "step-00000004.png").is_file()
+    assert (tmp_path / "split" / "export" / "generator.safetensors").is_file()
+
+
+def test_bfr_decoder_starts_from_a_trained_prior(tmp_path, faces):
+    prior = train(build_config(gpen_raw(tmp_path / "prior", faces, task="gpen_prior", steps=1)))
+    raw = gpen_raw(tmp_path / "bfr", faces)
+    raw["init"] = [
+        {
+            "checkpoint": str(prior.checkpoint),
+            "source": "ema.generator",
+            "target": "generator.generator",
+        }
+    ]
+    config = build_config(raw)
+    task = task_class(config.task)(config.options, TaskContext(torch.device("cpu"), _single()))
+    task.build()
+    decoder = prior.task.emas["generator"].average.state_dict()
+    before = task.networks["generator"].ecd0.state_dict()
+    initialise_from_config(task, config)
+    for module in (task.networks["generator"], task.emas["generator"].average):
+        loaded = module.generator.state_dict()
+        assert all(torch.equal(loaded[k], decoder[k]) for k in decoder)
+    after = task.networks["generator"].ecd0.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # encoder untouched
+
+    raw["init"][0]["source"] = "ema.nothing"
+    with pytest.raises(ValueError, match="no 'ema.nothing'"):
+        initialise_from_config(task, build_config(raw))
+
+
+def _single():
+    from faceprior.train.distributed import Distributed
+
+    return Distributed()
+
+
+def test_sigterm_writes_a_checkpoint_then_exits(tmp_path, faces):
+    import yaml
+
+    config = tmp_path / "run.yaml"
+    raw = gpen_raw(tmp_path / "run", faces, steps=100000, checkpoint_every=100000)
+    raw["data"]["num_workers"] = 1
+    config.write_text(yaml.safe_dump(raw))
+    env = dict(os.environ, PYTHONPATH=str(PROJECT), OMP_NUM_THREADS="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "faceprior", "train", str(config)],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 600
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "training never logged a step"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    (checkpoint,) = list_checkpoints(tmp_path / "run" / "checkpoints")
+    state = load_checkpoint(checkpoint)
+    assert state["step"] >= 1 and checkpoint.name == f"step-{state['step']:08d}"
+    assert (checkpoint / "rng-0.pt").is_file()
+    assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))
+    assert "saving a checkpoint" in stderr
