@@ -17,7 +17,7 @@ test: $(STAMP)
 	$(PY) -m ruff check faceprior tests benchmarks
 	$(PY) -m pytest -q
 
-DEMO_INPUT ?= ../shared/data/faces/aligned/GFPGAN_cropped_faces/Adele_crop.png
+DEMO_INPUT ?= ../shared/data/faces/whole/facexlib/test.jpg
 DEMO_OUT ?= results/demo
 demo: $(STAMP)
 	$(VENV)/bin/faceprior restore $(DEMO_INPUT) -o $(DEMO_OUT)

@@ -82,9 +82,10 @@ def test_mmrb_rejects_bad_options():
 # -- MMRB-GAN and GPEN-MMRB networks -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [8, 16, 32])
-@pytest.mark.parametrize("family", ["mmrb-gan", "gpen-mmrb"])
-def test_shapes_and_gradients(size, family):
+@pytest.mark.parametrize(
+    ("family", "size"), [("mmrb-gan", 8), ("mmrb-gan", 16), ("mmrb-gan", 32), ("gpen-mmrb", 16)]
+)
+def test_shapes_and_gradients(family, size):
     cls = MMRBGAN if family == "mmrb-gan" else GPENMMRB
     options = {} if family == "mmrb-gan" else dict(mmrb_residual_scale=0.2)
     network = _make_noise_matter(_seeded(lambda: cls(size, **TINY, **options)))
@@ -102,8 +103,8 @@ def test_shapes_and_gradients(size, family):
 @pytest.mark.parametrize(
     "options",
     [
-        dict(encoder_blocks=[0, 0, 0, 0]),
-        dict(encoder_blocks=[2, 1, 1, 1]),
+        dict(encoder_blocks=[0, 0, 0]),
+        dict(encoder_blocks=[2, 1, 1]),
         dict(mmrb_paths=1),
         dict(mmrb_dilations=(1, 1)),
         dict(mmrb_attention=False),
@@ -114,10 +115,10 @@ def test_shapes_and_gradients(size, family):
     ],
 )
 def test_each_network_option_changes_the_output(options):
-    x = _faces(32)
-    arguments = dict(TINY, encoder_blocks=[1, 1, 1, 1])
-    reference = _make_noise_matter(_seeded(lambda: MMRBGAN(32, **arguments)))(x)[0]
-    changed = _make_noise_matter(_seeded(lambda: MMRBGAN(32, **{**arguments, **options})))(x)[0]
+    x = _faces(16)
+    arguments = dict(TINY, encoder_blocks=[1, 1, 1])
+    reference = _make_noise_matter(_seeded(lambda: MMRBGAN(16, **arguments)))(x)[0]
+    changed = _make_noise_matter(_seeded(lambda: MMRBGAN(16, **{**arguments, **options})))(x)[0]
     assert not torch.allclose(changed, reference, atol=1e-5)
 
 

@@ -50,6 +50,7 @@ TASKS: dict[str, str] = {
     "gpen_bfr": "faceprior.train.tasks.gpen:GPENBFRTask",
     "mmrb_stage1": "faceprior.train.tasks.mmrb:MMRBStage1Task",
     "mmrb_stage2": "faceprior.train.tasks.mmrb:MMRBStage2Task",
+    "udrl": "faceprior.train.tasks.udrl:UDRLTask",
 }
 
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -179,23 +179,25 @@ def modulated_conv2d(
     """
     batch = x.shape[0]
     if grouped is None:
-        grouped = batch == 1 or (not upsample and batch * weight.numel() <= x.numel())
+        grouped = batch * weight.numel() <= x.numel() and (batch == 1 or not upsample)
+    # sum over (in, k, k) of (W * s)^2, without materialising the modulated weights
+    demod = None
+    if demodulate:
+        energy = styles.square() @ weight.square().sum([2, 3]).t()
+        demod = torch.rsqrt(energy + 1e-8)
     if not grouped:
         x = x * styles[:, :, None, None].to(x.dtype)
         if upsample:
             out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
         else:
             out = F.conv2d(x, weight, padding=padding)
-        if demodulate:
-            energy = styles.square() @ weight.square().sum([2, 3]).t()
-            out = out * torch.rsqrt(energy + 1e-8)[:, :, None, None].to(out.dtype)
+        if demod is not None:
+            out = out * demod[:, :, None, None].to(out.dtype)
         return out
     in_channels, height, width = x.shape[1:]
     out_channels, _, k, _ = weight.shape
-    w = weight[None] * styles[:, None, :, None, None]
-    if demodulate:
-        w = w * torch.rsqrt(w.pow(2).sum([2, 3, 4]) + 1e-8)[:, :, None, None, None]
-    w = w.to(x.dtype)
+    scale = styles[:, None, :] if demod is None else styles[:, None, :] * demod[:, :, None]
+    w = (weight[None] * scale[..., None, None]).to(x.dtype)
     x = x.reshape(1, batch * in_channels, height, width)
     if upsample:
         w = w.transpose(1, 2).reshape(batch * in_channels, out_channels, k, k)
@@ -271,8 +273,28 @@ class NoiseInjection(nn.Module):
             batch, channels, height, width = image.shape
             noise = image.new_empty(batch, channels if self.concat else 1, height, width).normal_()
         if self.concat:
-            return torch.cat([image, self.weight * noise], dim=1)
+            if torch.is_grad_enabled():
+                return torch.cat([image, self.weight * noise], dim=1)
+            # one pass per half instead of a scaled copy followed by a concatenation
+            channels = image.shape[1]
+            out = torch.empty(
+                (image.shape[0], channels + noise.shape[1], *image.shape[2:]),
+                dtype=image.dtype,
+                device=image.device,
+                memory_format=_memory_format(image),
+            )
+            out[:, :channels].copy_(image)
+            torch.mul(noise, self.weight.to(noise.dtype), out=out[:, channels:])
+            return out
         return image + self.weight * noise
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    return (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        else torch.contiguous_format
+    )
 
 
 class ConstantInput(nn.Module):
