@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "train a model from a YAML config (GPEN, PSFR-GAN, Panini-Net, MMRB-GAN)"
+HELP = "train a model from a YAML config (GPEN prior and BFR, MMRB-GAN, Panini-Net UDRL)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
