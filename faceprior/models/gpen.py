@@ -141,6 +141,8 @@ class FullGenerator(_GPENBase):
     in place of ``None``.
     """
 
+    architecture = "gpen"  # subclasses with another layout (GPEN-MMRB) rename it
+
     def __init__(
         self,
         size: int,
@@ -168,7 +170,7 @@ class FullGenerator(_GPENBase):
     def conventions(self) -> Conventions:
         size = self.arguments["size"]
         return Conventions(
-            architecture="gpen",
+            architecture=self.architecture,
             task="restoration",
             input_size=size,
             output_size=size,

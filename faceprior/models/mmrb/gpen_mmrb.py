@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..conventions import Conventions
 from ..gpen import FullGenerator
 from .block import mmrb_stack
 
@@ -26,6 +25,8 @@ class GPENMMRB(FullGenerator):
     ``encoder_block="conv"`` is the unmodified GPEN encoder (the ablation baseline).
     ``forward(x) -> (image, None)`` as GPEN.
     """
+
+    architecture = "gpen-mmrb"
 
     def __init__(
         self,
@@ -70,15 +71,3 @@ class GPENMMRB(FullGenerator):
                     mmrb_learnable_scale,
                 ):
                     stage.append(block)
-
-    @property
-    def conventions(self) -> Conventions:
-        size = self.arguments["size"]
-        return Conventions(
-            architecture="gpen-mmrb",
-            task="restoration",
-            input_size=size,
-            output_size=size,
-            template="gpen",
-            outputs=("image", None),
-        )
