@@ -137,7 +137,6 @@ def test_udrl_runs_in_the_trainer_and_exports_a_loadable_encoder(tmp_path):
     import faceprior
     from faceprior.models.panini.degradation_encoder import DegradationEncoder
     from faceprior.train.config import build_config
-    from faceprior.train.tasks.udrl import build_pair_dataset
     from faceprior.train.trainer import train
 
     faces = tmp_path / "faces"
@@ -147,9 +146,10 @@ def test_udrl_runs_in_the_trainer_and_exports_a_loadable_encoder(tmp_path):
         cv2.imwrite(str(faces / f"{index}.png"), rng.integers(0, 256, (64, 64, 3), np.uint8))
     config = build_config(
         {
-            "task": "faceprior.train.tasks.udrl:UDRLTask",
+            "task": "udrl",
             "options": {"queue_size": 8},
             "data": {
+                "kind": "degradation-pairs",
                 "root": str(faces),
                 "size": 64,
                 "lq_size": 32,
@@ -167,7 +167,7 @@ def test_udrl_runs_in_the_trainer_and_exports_a_loadable_encoder(tmp_path):
             "output": str(tmp_path / "run"),
         }
     )
-    result = train(config, dataset=build_pair_dataset(config.data, config.seed))
+    result = train(config)
     assert result.step == 2
     exported = next((tmp_path / "run").rglob("degradation_encoder.safetensors"))
     assert isinstance(faceprior.load_model(exported), DegradationEncoder)

@@ -144,6 +144,10 @@ def build_dataset(config: DataConfig, seed: int) -> Dataset:
     root = Path(config.root)
     if not root.exists():
         raise FileNotFoundError(f"data.root {str(root)!r} does not exist")
+    if config.kind == "degradation-pairs":  # UDRL: two faces sharing one degradation
+        from .tasks.udrl import build_pair_dataset
+
+        return build_pair_dataset(config, seed)
     if config.kind == "paired":
         pairs = datasets.PairedFolderDataset(
             root / "lq", root / "hq", size=config.size, lq_size=config.lq_size
@@ -162,7 +166,9 @@ def build_dataset(config: DataConfig, seed: int) -> Dataset:
         items = _FaceItems(faces)
         return EpochOrder(lambda epoch: items, len(items), seed)
     if config.kind != "synthetic":
-        raise ValueError(f"data.kind must be synthetic, paired or faces, got {config.kind!r}")
+        raise ValueError(
+            f"data.kind must be synthetic, paired, faces or degradation-pairs, got {config.kind!r}"
+        )
     from ..data.degradations import build_degradation
 
     try:

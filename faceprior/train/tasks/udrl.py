@@ -1,7 +1,7 @@
 """UDRL: MoCo training of Panini-Net's degradation representation encoder (spec §3).
 
 Batches are UDRL pairs (``{"query", "key"}``: two different faces, one degradation), made by
-:func:`build_pair_dataset`; pass that dataset to ``faceprior.train.trainer.train``. The
+:func:`build_pair_dataset`, which the trainer uses for ``data.kind: degradation-pairs``. The
 released encoder was trained with SGD (lr 0.03, momentum 0.9, weight decay 1e-4), batch 32,
 200 epochs, lr x0.1 at epochs 120 and 160 (or cosine); here the schedule is in steps.
 The exported network is the query encoder, which ``faceprior.load_model`` reads as
