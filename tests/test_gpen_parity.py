@@ -8,8 +8,6 @@ from conftest import load_parity_pack
 
 from faceprior.models.gpen import FullGenerator, FullGeneratorSR, GPENDiscriminator
 
-OFFICIAL_DEFAULTS = ("blur_kernel", "lr_mlp", "isconcat")
-
 
 def _constructor(pack) -> dict:
     arguments = dict(pack.meta["model"]["constructor"])

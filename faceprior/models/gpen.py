@@ -275,25 +275,21 @@ class GPENDiscriminator(Discriminator):
 
 def _gpen_width(state_dict, prefix: str) -> tuple[int, float]:
     """Recover (channel_multiplier, narrow) from the constant input and a >=64 px layer."""
+    from .registry import count_prefixed
+
     narrow = state_dict[f"{prefix}input.input"].shape[1] / 512
-    for level, key in enumerate(_rgb_keys(state_dict, prefix), start=3):
-        resolution = 2**level
+    for index in range(count_prefixed(state_dict, f"{prefix}to_rgbs.", ".conv.weight")):
+        resolution = 2 ** (index + 3)
         if resolution >= 64:
             base = channel_table(1, 1.0)[resolution]
-            width = state_dict[key].shape[2] // 2
+            width = state_dict[f"{prefix}to_rgbs.{index}.conv.weight"].shape[2] // 2
             return max(1, round(width / (base * narrow))), narrow
     return 1, narrow
 
 
-def _rgb_keys(state_dict, prefix: str) -> list[str]:
-    keys, index = [], 0
-    while f"{prefix}to_rgbs.{index}.conv.weight" in state_dict:
-        keys.append(f"{prefix}to_rgbs.{index}.conv.weight")
-        index += 1
-    return keys
-
-
 def _detect_generator(state_dict, want_sr: bool) -> dict | None:
+    from .registry import count_prefixed
+
     if "generator.style.1.weight" not in state_dict or "ecd0.0.0.weight" not in state_dict:
         return None
     n_mlp = 0
@@ -304,7 +300,7 @@ def _detect_generator(state_dict, want_sr: bool) -> dict | None:
     while f"ecd{n_encoder}.0.{0 if n_encoder == 0 else 1}.weight" in state_dict:
         n_encoder += 1
     in_size = 2 ** (n_encoder + 1)
-    out_size = 2 ** (len(_rgb_keys(state_dict, "generator.")) + 2)
+    out_size = 2 ** (count_prefixed(state_dict, "generator.to_rgbs.", ".conv.weight") + 2)
     channel_multiplier, narrow = _gpen_width(state_dict, "generator.")
     common = dict(
         style_dim=style_dim, n_mlp=n_mlp, channel_multiplier=channel_multiplier, narrow=narrow
