@@ -31,7 +31,13 @@ def resolve_weights(name_or_path: str | os.PathLike, download: bool = True) -> P
     if name in entries():
         entry = entries()[name]
         if entry.bundled:
-            return Path(__file__).parent / "weights" / entry.filename
+            bundled = Path(__file__).parent / "weights" / entry.filename
+            if not bundled.is_file():
+                raise FileNotFoundError(
+                    f"{name}: the bundled file {bundled} is missing from this installation "
+                    f"(reinstall faceprior)"
+                )
+            return bundled
         if not download and not hub_download.cached_path(entry).exists():
             raise FileNotFoundError(f"{name} is not in the cache and download=False")
         return hub_download.fetch(entry)

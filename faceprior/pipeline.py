@@ -25,7 +25,10 @@ from .io.images import (
     split_pixels,
 )
 
-DEFAULT_MODEL = "gpen-bfr-512"
+# "auto": the official GPEN-BFR-512 when its weights are cached or can be downloaded, else the
+# small GPEN that faceprior trained and ships (works offline; see the model card).
+DEFAULT_MODEL = "auto"
+AUTO_MODELS = ("gpen-bfr-512", "gpen-offline-128")
 DEFAULT_DETECTOR = "retinaface-mobilenet0.25"
 FACE_SELECTIONS = ("all", "largest", "center")
 MASK_KINDS = ("rectangle", "parsing")
@@ -35,6 +38,10 @@ ImageInput = str | os.PathLike | np.ndarray | LoadedImage
 
 class ModelUnavailableError(RuntimeError):
     """The restoration weights could not be found or downloaded."""
+
+
+class OfflineFallbackWarning(UserWarning):
+    """``model="auto"`` used the bundled offline model: the official weights were unavailable."""
 
 
 @dataclass
@@ -88,7 +95,9 @@ class Result:
 class FaceRestorer:
     """Restores every face of photos with one model, kept loaded between calls.
 
-    ``model``: zoo name, checkpoint path or a loaded ``RestorationModel``. ``detector``: zoo or
+    ``model``: zoo name, checkpoint path or a loaded ``RestorationModel``; ``"auto"`` takes
+    gpen-bfr-512 when its weights can be had and otherwise the bundled gpen-offline-128 (with
+    an :class:`OfflineFallbackWarning`); ``model_name`` says which was used. ``detector``: zoo or
     architecture name (weights from ``detector_weights`` or the zoo) or a loaded detector.
     ``faces``: restore ``all`` faces, the ``largest`` or the one nearest the ``center``;
     ``min_face_size``: skip faces whose box is smaller (shorter side, input pixels).
@@ -133,7 +142,7 @@ class FaceRestorer:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
         self.device = device
-        self.model = _load_model(model, device, fidelity, parsing_model)
+        self.model, self.model_name = _load_model(model, device, fidelity, parsing_model)
         self._detector_spec = (detector, detector_weights, score_threshold, nms_threshold)
         self._detector = None if isinstance(detector, str) else detector
         self.faces = faces
@@ -267,18 +276,34 @@ def restore(
 
 
 def _load_model(model, device: str, fidelity: float | None, parsing_model: str | None):
+    """``(restoration model, its name)``; ``"auto"`` falls back to the bundled offline model."""
     from .models.restorer import RestorationModel, RestorerOptions
 
     if isinstance(model, RestorationModel):
         if fidelity is not None or parsing_model is not None:
             raise ValueError("fidelity/parsing_model apply when loading a model by name or path")
-        return model.eval().to(device)
+        return model.eval().to(device), type(model.network).__name__
     from .api import load_restoration_model
     from .hub.download import DownloadError
 
     options = RestorerOptions(fidelity=fidelity, parsing_model=parsing_model)
+    if str(model) == DEFAULT_MODEL:
+        preferred, offline = AUTO_MODELS
+        try:
+            return load_restoration_model(preferred, device, options), preferred
+        except (DownloadError, FileNotFoundError, OSError) as error:
+            import warnings
+
+            reason = str(error).splitlines()[0]
+            warnings.warn(
+                f"{preferred} is unavailable ({reason}); using the bundled offline model "
+                f"{offline} (128 px, trained by faceprior on CelebA, research use only)",
+                OfflineFallbackWarning,
+                stacklevel=3,
+            )
+            model = offline
     try:
-        return load_restoration_model(model, device=device, options=options)
+        return load_restoration_model(model, device=device, options=options), str(model)
     except (DownloadError, FileNotFoundError, OSError) as error:
         raise ModelUnavailableError(
             f"cannot get the weights of restoration model {str(model)!r}: {error}. "

@@ -42,7 +42,7 @@ def test_gpen_template_matches_official(reference, size):
 def test_ffhq_template_scales_with_size():
     np.testing.assert_allclose(template_points("ffhq", 512), FFHQ_512, atol=1e-12)
     np.testing.assert_allclose(template_points("ffhq", 256), np.array(FFHQ_512) / 2, atol=1e-12)
-    with pytest.raises(ValueError, match="known: ffhq, gpen"):
+    with pytest.raises(ValueError, match="known: celeba, ffhq, gpen"):
         template_points("arcface", 112)
     with pytest.raises(ValueError):
         template_points("ffhq", 0)
@@ -115,3 +115,12 @@ def test_border_options_and_paste_back(reference):
     pasted = cv2.warpAffine(black, inverse, (image.shape[1], image.shape[0]))
     inside = pasted[70:90, 30:50].astype(int)
     assert np.abs(inside - image[70:90, 30:50]).mean() < 10  # paste-back restores the region
+
+
+def test_celeba_template_is_the_training_crop_of_the_celeba_subset():
+    """Scaled to 128 px the measured CelebA crop sits within 1.5 px of the FFHQ template."""
+    np.testing.assert_allclose(
+        template_points("celeba", 128), template_points("ffhq", 128), atol=1.5
+    )
+    eyes = template_points("celeba", 155)[:2]
+    assert abs(np.linalg.norm(eyes[1] - eyes[0]) - 38.7) < 0.1  # MANIFEST.md eye distance

@@ -126,9 +126,12 @@ def test_missing_default_weights_say_what_to_do(tmp_path, inputs, monkeypatch, c
         raise download.DownloadError(f"could not download {entry.name}: network unreachable")
 
     monkeypatch.setattr(download, "fetch", offline)
-    assert _restore(str(inputs / "group.jpg"), "-o", str(tmp_path / "out")) == 2
+    out = tmp_path / "out"
+    # Asked for by name, an unavailable model is an error, never silently replaced.
+    assert _restore(str(inputs / "group.jpg"), "-o", str(out), "--model", "gpen-bfr-512") == 2
     error = capsys.readouterr().err
     assert "gpen-bfr-512" in error and "--model PATH" in error
+    assert not out.exists()
 
 
 def test_missing_detector_weights_stop_the_run(tmp_path, inputs, tiny_gpen, monkeypatch, capsys):

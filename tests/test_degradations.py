@@ -225,6 +225,7 @@ KNOBS = [
     ("gpen", "jpeg_range", (20, 20), (95, 95), {}),
     ("gpen", "gray_prob", 0.0, 1.0, {}),
     ("gpen", "flip_prob", 0.0, 1.0, {}),
+    ("gpen", "upsample", "linear", "cubic", {"downsample_range": (4.0, 4.0)}),
     ("psfrgan", "reference_size", 512, 256, {}),
     ("psfrgan", "gray_prob", 0.0, 1.0, {}),
     ("psfrgan", "blur_prob", 0.0, 1.0, {}),
@@ -278,12 +279,24 @@ def test_bad_presets_knobs_and_inputs_are_refused():
         build_degradation("gpen", sigma_range=(5, 1))
     with pytest.raises(ValueError, match="probability"):
         build_degradation("psfrgan", gray_prob=1.5)
+    with pytest.raises(ValueError, match="upsample"):
+        build_degradation("gpen", upsample="lanczos9")
     assert build_degradation("gpen", sigma_range=[1, 2]).sigma_range == (1, 2)
     degradation, rng = build_degradation("gpen"), np.random.default_rng(0)
     with pytest.raises(ValueError, match="float32"):
         degradation((_face() * 255).astype(np.uint8), rng)
     with pytest.raises(ValueError, match="HxWx3"):
         degradation(_face()[..., 0], rng)
+
+
+def test_bicubic_upsample_replays_the_same_draws():
+    """Only the resize back differs: the same face, seed and parameters, bicubic at the end."""
+    bilinear, bicubic = build_degradation("gpen"), build_degradation("gpen", upsample="cubic")
+    lq_a, hq_a, params_a = bilinear(_face(), np.random.default_rng(5))
+    lq_b, hq_b, params_b = bicubic(_face(), np.random.default_rng(5))
+    assert params_a == params_b and np.array_equal(hq_a, hq_b)
+    assert not np.array_equal(lq_a, lq_b)
+    assert np.abs(lq_a - lq_b).mean() < 0.02  # the same degradation, brought back differently
 
 
 def test_antialiased_resize_matches_pillow_bilinear():

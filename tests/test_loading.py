@@ -64,6 +64,21 @@ def test_generator_detection_round_trip(config, tmp_path):
     _round_trip(network, tmp_path, torch.rand(1, 3, size, size) * 2 - 1)
 
 
+def test_training_template_is_kept_in_safetensors_not_in_raw_state_dicts(tmp_path):
+    """A model trained on another alignment records it; official files mean GPEN's own."""
+    network = FullGenerator(32, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.125)
+    assert network.conventions.template == "gpen" and "template" not in network.arguments
+    celeba = FullGenerator(
+        32, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.125, template="celeba"
+    )
+    loaded = faceprior.load_model(faceprior.save_model(celeba, tmp_path / "g.safetensors"))
+    assert loaded.conventions.template == "celeba"
+    torch.save(celeba.state_dict(), tmp_path / "g.pth")
+    assert faceprior.load_model(tmp_path / "g.pth").conventions.template == "gpen"
+    with pytest.raises(ValueError, match="unknown template"):
+        FullGenerator(32, style_dim=32, n_mlp=2, narrow=0.125, template="celebb")
+
+
 def test_sr_generator_and_discriminator_round_trip(tmp_path):
     sr = FullGeneratorSR(32, 128, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.125)
     _round_trip(sr, tmp_path, torch.rand(1, 3, 32, 32))

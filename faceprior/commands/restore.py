@@ -20,6 +20,7 @@ import glob
 import json
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help=f"restoration model: zoo name or local checkpoint path (default: {DEFAULT_MODEL})",
+        help=f"restoration model: zoo name, local checkpoint or .onnx file (default: "
+        f"{DEFAULT_MODEL}: gpen-bfr-512 when its weights are cached or can be downloaded, "
+        f"else the bundled offline model gpen-offline-128)",
     )
     model.add_argument(
         "--fidelity",
@@ -173,7 +176,7 @@ class Job:
 def run(args: argparse.Namespace) -> int:
     from ..hub.checkpoint import CheckpointError
     from ..hub.download import DownloadError
-    from ..pipeline import FaceRestorer, ModelUnavailableError
+    from ..pipeline import FaceRestorer, ModelUnavailableError, OfflineFallbackWarning
 
     try:
         jobs = plan_jobs(args)
@@ -181,28 +184,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"faceprior restore: {error}", file=sys.stderr)
         return 2
     try:
-        restorer = FaceRestorer(
-            args.model,
-            detector=args.detector,
-            detector_weights=args.detector_weights,
-            device=_device(args.device),
-            score_threshold=args.score_threshold,
-            nms_threshold=args.nms_threshold,
-            faces=args.faces,
-            min_face_size=args.min_face_size,
-            upscale=args.upscale,
-            batch_size=args.batch_size,
-            strength=args.strength,
-            color_match=args.color_match,
-            mask=args.mask,
-            mask_parser=args.mask_parser,
-            fidelity=args.fidelity,
-            parsing_model=args.parsing_model,
-            keep_faces=args.save_faces,
-            max_pixels=args.max_pixels,
-        )
+        with warnings.catch_warnings(record=True) as fallback:
+            warnings.simplefilter("always", OfflineFallbackWarning)
+            restorer = FaceRestorer(
+                args.model,
+                detector=args.detector,
+                detector_weights=args.detector_weights,
+                device=_device(args.device),
+                score_threshold=args.score_threshold,
+                nms_threshold=args.nms_threshold,
+                faces=args.faces,
+                min_face_size=args.min_face_size,
+                upscale=args.upscale,
+                batch_size=args.batch_size,
+                strength=args.strength,
+                color_match=args.color_match,
+                mask=args.mask,
+                mask_parser=args.mask_parser,
+                fidelity=args.fidelity,
+                parsing_model=args.parsing_model,
+                keep_faces=args.save_faces,
+                max_pixels=args.max_pixels,
+            )
         if not args.aligned:
             restorer.detector  # noqa: B018 - load now: a bad detector must stop the run early
+        for warning in fallback:
+            print(f"faceprior restore: {warning.message}", file=sys.stderr)
+        if not args.quiet:
+            print(f"model: {restorer.model_name}", file=sys.stderr)
     except (
         ModelUnavailableError,
         DownloadError,
@@ -215,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     entries = _process(restorer, jobs, args)
     report_path = args.report or args.output_dir / REPORT_NAME
-    _write_report(report_path, entries, args)
+    _write_report(report_path, entries, args, restorer.model_name)
     failed = [e for e in entries if e["status"] == "failed"]
     if not args.quiet:
         counts = {s: sum(e["status"] == s for e in entries) for s in ("restored", "skipped")}
@@ -345,7 +354,9 @@ def _save_faces(result, job: Job, folder: Path) -> None:
                 write_image(stem.with_name(f"{stem.name}_{kind}.png"), as_uint8(values))
 
 
-def _write_report(path: Path, entries: list[dict], args: argparse.Namespace) -> None:
+def _write_report(
+    path: Path, entries: list[dict], args: argparse.Namespace, model_name: str
+) -> None:
     from .. import __version__
     from ..io.images import atomic_write_bytes
 
@@ -357,6 +368,7 @@ def _write_report(path: Path, entries: list[dict], args: argparse.Namespace) -> 
     report = {
         "faceprior": __version__,
         "settings": settings,
+        "model": model_name,
         "summary": {
             "images": len(entries),
             "restored": sum(e["status"] == "restored" for e in entries),

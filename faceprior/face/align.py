@@ -16,7 +16,7 @@ from .templates import TEMPLATES
 
 
 def template_points(name: str, size: int) -> np.ndarray:
-    """The (5, 2) float64 template ``name`` ("gpen", "ffhq") for a ``size`` x ``size`` crop."""
+    """The (5, 2) float64 template ``name`` (see ``TEMPLATES``) for a ``size`` x ``size`` crop."""
     try:
         template = TEMPLATES[name]
     except KeyError:

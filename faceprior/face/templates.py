@@ -39,6 +39,15 @@ TEMPLATES = {
         points=tuple((x + _GPEN_SHIFT[0], y + _GPEN_SHIFT[1]) for x, y in _GPEN_BASE_96X112),
         description="GPEN's template: the 96x112 SphereFace points, squared and padded by 0.25",
     ),
+    "celeba": Template(
+        name="celeba",
+        reference_size=155.0,
+        # Median YuNet landmarks of the CelebA subset in shared/data/train (MANIFEST.md) minus
+        # the corner (11, 39) of its FFHQ-like 155 px crop: the geometry faceprior's offline
+        # model was trained on.
+        points=((58.4, 73.8), (97.1, 73.9), (76.6, 96.4), (60.7, 113.4), (94.2, 113.3)),
+        description="FFHQ-like crop of CelebA 'align&cropped' faces (faceprior's own models)",
+    ),
     "ffhq": Template(
         name="ffhq",
         reference_size=512.0,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..face.templates import TEMPLATES
 from .conventions import Conventions
 from .stylegan2.discriminator import Discriminator, channel_table
 from .stylegan2.layers import (
@@ -152,6 +153,7 @@ class FullGenerator(_GPENBase):
         narrow: float = 1.0,
         blur_kernel=DEFAULT_BLUR,
         lr_mlp: float = 0.01,
+        template: str = "gpen",
     ):
         super().__init__()
         self.arguments = dict(
@@ -161,6 +163,13 @@ class FullGenerator(_GPENBase):
             channel_multiplier=channel_multiplier,
             narrow=narrow,
         )
+        # The alignment its training faces had; weights cannot tell it, so it is recorded in
+        # faceprior's safetensors (official checkpoints use GPEN's own template).
+        if template not in TEMPLATES:
+            raise ValueError(f"unknown template {template!r}; known: {sorted(TEMPLATES)}")
+        self.template = template
+        if template != "gpen":
+            self.arguments["template"] = template
         self.generator = GPENDecoder(
             size, style_dim, n_mlp, channel_multiplier, narrow, blur_kernel, lr_mlp
         )
@@ -174,7 +183,7 @@ class FullGenerator(_GPENBase):
             task="restoration",
             input_size=size,
             output_size=size,
-            template="gpen",
+            template=self.template,
             outputs=("image", None),
         )
 

@@ -24,6 +24,7 @@ FAMILY_MODULES = (
     "faceprior.models.gpen",
     "faceprior.models.psfrgan",
     "faceprior.models.panini",
+    "faceprior.models.unet",
 )
 
 StateDict = Mapping[str, torch.Tensor]

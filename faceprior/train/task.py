@@ -51,6 +51,10 @@ TASKS: dict[str, str] = {
     "mmrb_stage1": "faceprior.train.tasks.mmrb:MMRBStage1Task",
     "mmrb_stage2": "faceprior.train.tasks.mmrb:MMRBStage2Task",
     "udrl": "faceprior.train.tasks.udrl:UDRLTask",
+    "panini_mfr": "faceprior.train.tasks.panini:PaniniMFRTask",
+    "panini_sr": "faceprior.train.tasks.panini:PaniniSRTask",
+    "unet_bfr": "faceprior.train.tasks.unet:UNetBFRTask",
+    "psfrgan": "faceprior.train.tasks.psfrgan:PSFRGANTask",
 }
 
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -36,6 +36,9 @@ class GFPGANDegradation(Degradation):
     jpeg_range: tuple[int, int] = (60, 100)
     gray_prob: float = 0.2
     flip_prob: float = 0.5
+    # Interpolation of the resize back to the HQ size: GPEN's bilinear, or "cubic" for the
+    # bicubic-upsampled input that restorations are usually compared against.
+    upsample: str = "linear"
 
     name = "gpen"
 
@@ -48,6 +51,10 @@ class GFPGANDegradation(Degradation):
         check_range("jpeg_range", self.jpeg_range, 1, 100)
         for name in ("iso_prob", "gray_prob", "flip_prob"):
             check_probability(name, getattr(self, name))
+        if self.upsample not in ops.INTERPOLATIONS:
+            raise ValueError(
+                f"upsample must be one of {sorted(ops.INTERPOLATIONS)}, got {self.upsample!r}"
+            )
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         flip = bool(rng.uniform() < self.flip_prob)
@@ -89,5 +96,5 @@ class GFPGANDegradation(Degradation):
         lq = ops.resize(lq, small_w, small_h, "linear")
         lq = ops.gaussian_noise(lq, params["noise_sigma"], params["noise_seed"])
         lq = ops.jpeg(lq, params["jpeg_quality"])
-        lq = ops.resize(lq, width, height, "linear")
+        lq = ops.resize(lq, width, height, self.upsample)
         return np.clip(lq, 0.0, 1.0), hq

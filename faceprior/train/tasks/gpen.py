@@ -42,6 +42,7 @@ class GPENModel:
     n_mlp: int = 8
     channel_multiplier: int = 2
     narrow: float = 1.0
+    template: str = "gpen"  # alignment of the training faces, recorded in exported weights
 
 
 @dataclass
@@ -79,6 +80,10 @@ class GPENBFROptions:
     perceptual_arch: str = "vgg19"
 
 
+def _discriminator(model: GPENModel) -> GPENDiscriminator:
+    return GPENDiscriminator(model.size, model.channel_multiplier, model.narrow)
+
+
 def lazy_adam(params, lr: float, reg_every: int) -> torch.optim.Adam:
     """Adam with StyleGAN2's lazy-regularisation correction: lr and beta2 scaled by c/(c+1)."""
     ratio = reg_every / (reg_every + 1) if reg_every > 0 else 1.0
@@ -88,15 +93,13 @@ def lazy_adam(params, lr: float, reg_every: int) -> torch.optim.Adam:
 class _StyleGAN2Task(TrainingTask):
     """The D phase / R1 / G phase / path-length step shared by both GPEN tasks."""
 
-    def _build_gan(self, generator: torch.nn.Module) -> None:
-        model, gan = self.options.model, self.options.gan
+    def _build_gan(self, generator: torch.nn.Module, discriminator: torch.nn.Module) -> None:
+        gan = self.options.gan
         for name, every in (("d_reg_every", gan.d_reg_every), ("g_reg_every", gan.g_reg_every)):
             if every < 0:
                 raise ValueError(f"options.gan.{name} must be >= 0 (0 disables), got {every}")
         self.add_network("generator", generator)
-        self.add_network(
-            "discriminator", GPENDiscriminator(model.size, model.channel_multiplier, model.narrow)
-        )
+        self.add_network("discriminator", discriminator)
         self.add_optimizer(
             "generator",
             lazy_adam(generator.parameters(), gan.lr, gan.g_reg_every),
@@ -217,7 +220,7 @@ class GPENPriorTask(_StyleGAN2Task):
         decoder = GPENDecoder(
             model.size, model.style_dim, model.n_mlp, model.channel_multiplier, model.narrow
         )
-        self._build_gan(decoder)
+        self._build_gan(decoder, _discriminator(model))
         generator = torch.Generator().manual_seed(self.context.seed)
         self.sample_z = torch.randn(64, model.style_dim, generator=generator)
 
@@ -247,9 +250,17 @@ class GPENBFRTask(_StyleGAN2Task):
     def build(self) -> None:
         model = self.options.model
         generator = FullGenerator(
-            model.size, model.style_dim, model.n_mlp, model.channel_multiplier, model.narrow
+            model.size,
+            model.style_dim,
+            model.n_mlp,
+            model.channel_multiplier,
+            model.narrow,
+            template=model.template,
         )
-        self._build_gan(generator)
+        self._build_gan(generator, _discriminator(model))
+        self._build_losses()
+
+    def _build_losses(self) -> None:
         self.identity = None
         if self.options.identity_weight > 0:
             from ..losses.identity import IdentityLoss
