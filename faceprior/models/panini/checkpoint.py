@@ -77,7 +77,10 @@ def _common_arguments(state_dict: StateDict) -> dict | None:
     if not all(key in state_dict for key in required):
         return None
     num_stages = count_prefixed(state_dict, "generator.to_rgbs.", ".bias")
+    fused = state_dict["fusion_out.0.weight"].shape[0]
+    narrow = {} if fused == 512 else {"narrow": fused / 512}  # CPU-sized trained networks
     return dict(
+        **narrow,
         out_size=2 ** (num_stages + 2),
         style_channels=state_dict[
             "generator.to_rgb1.conv.style_modulation.linear.weight_orig"
@@ -100,7 +103,14 @@ def detect_mfr(state_dict: StateDict) -> dict | None:
     if "choice_vector" in state_dict or "deg_encoder.E.0.weight" not in state_dict:
         return None
     common = _common_arguments(state_dict)
-    return None if common is None else dict(in_size=512, **common)
+    if common is None:
+        return None
+    # encoder.0 = RRDB, CBAM, then (conv, act) pairs: one at the input size plus one stride-2
+    # conv per halving down to 64 px (4 convs for the released 512 px input).
+    convs = 0
+    while f"encoder.0.{2 + 2 * convs}.weight" in state_dict:
+        convs += 1
+    return dict(in_size=64 * 2 ** (convs - 1), **common)
 
 
 def detect_sr(state_dict: StateDict) -> dict | None:

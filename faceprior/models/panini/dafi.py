@@ -22,16 +22,17 @@ Fidelity = float | Sequence[float] | torch.Tensor
 class DAFIWeightGenerator(nn.Module):
     """The released ``AdaptiveFeatureSelect_maskgen``: v_DR -> (m_gan, m_enc), (B, 5, 512, 1, 1)."""
 
-    def __init__(self, representation_dim: int = 256):
+    def __init__(self, representation_dim: int = 256, channels: int = FUSED_CHANNELS):
         super().__init__()
+        self.channels = channels  # fused feature width; 512 in both released models
         self.mapping = nn.Sequential(
             nn.Linear(representation_dim, representation_dim),
             nn.LeakyReLU(0.1, inplace=True),
-            nn.Linear(representation_dim, NUM_SCALES * 2 * FUSED_CHANNELS),
+            nn.Linear(representation_dim, NUM_SCALES * 2 * channels),
         )
 
     def forward(self, representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.mapping(representation).view(-1, NUM_SCALES, 2, FUSED_CHANNELS, 1, 1)
+        logits = self.mapping(representation).view(-1, NUM_SCALES, 2, self.channels, 1, 1)
         weights = torch.softmax(logits, dim=2)
         return weights[:, :, 0], weights[:, :, 1]
 

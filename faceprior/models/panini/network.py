@@ -10,6 +10,8 @@ needs no MoCo file at construction.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -20,6 +22,8 @@ from .degradation_encoder import REPRESENTATION_DIM, DegradationEncoder
 from .prior import StyleGAN2Prior
 from .rrdb import RRDBFeatureExtractor
 
+MFR_INPUT_SIZES = (64, 128, 256, 512)  # 512 released; smaller ones for CPU-sized training
+OUTPUT_SIZES = (128, 256, 512, 1024)
 NUM_HEAD_LATENTS = 18  # the latent head always emits 18 codes; smaller priors use the first ones
 DEGRADATION_INPUT = 256
 
@@ -35,24 +39,35 @@ class _Panini(nn.Module):
     architecture: str
     task: str
 
+    def _set_arguments(self, narrow: float, **arguments) -> None:
+        """Record the constructor arguments; ``narrow`` only when it differs from the release,
+        so the released models keep their argument sets (and file headers) unchanged."""
+        fused = FUSED_CHANNELS * narrow
+        if narrow <= 0 or fused != int(fused) or 32 * narrow < 1:
+            raise ValueError(
+                f"narrow must keep 512 * narrow whole and 32 * narrow >= 1, got {narrow}"
+            )
+        self.fused_channels = int(fused)
+        self.arguments = dict(arguments, **({} if narrow == 1.0 else {"narrow": narrow}))
+
     def _build_prior(self, out_size: int, style_channels: int, num_mlps: int) -> None:
-        self.generator = StyleGAN2Prior(out_size, style_channels, num_mlps)
+        narrow = self.arguments.get("narrow", 1.0)
+        self.generator = StyleGAN2Prior(out_size, style_channels, num_mlps, narrow=narrow)
 
     def _build_encoder_and_dafi(self, first_block: nn.Sequential, style_channels: int) -> None:
+        fused = self.fused_channels
         blocks = [first_block]
-        blocks += [nn.Sequential(*_conv_act(FUSED_CHANNELS, FUSED_CHANNELS, 2)) for _ in range(4)]
+        blocks += [nn.Sequential(*_conv_act(fused, fused, 2)) for _ in range(4)]
         blocks.append(
             nn.Sequential(
-                *_conv_act(FUSED_CHANNELS, 256, 1),
+                *_conv_act(fused, 256, 1),
                 nn.Flatten(),
                 nn.Linear(256 * 4 * 4, NUM_HEAD_LATENTS * style_channels),
             )
         )
         self.encoder = nn.ModuleList(blocks)
-        self.AFS_maskGen = DAFIWeightGenerator(REPRESENTATION_DIM)
-        self.fusion_out = nn.ModuleList(
-            nn.Conv2d(FUSED_CHANNELS, FUSED_CHANNELS, 3, 1, 1) for _ in range(NUM_SCALES)
-        )
+        self.AFS_maskGen = DAFIWeightGenerator(REPRESENTATION_DIM, fused)
+        self.fusion_out = nn.ModuleList(nn.Conv2d(fused, fused, 3, 1, 1) for _ in range(NUM_SCALES))
 
     @property
     def conventions(self) -> Conventions:
@@ -109,7 +124,10 @@ class PaniniMFR(_Panini):
     """Multi-degradation face restoration: 512 px in, 1024 px out, DAFI driven by the DRE.
 
     The degradation encoder sees the input box-averaged to 256 px (``resize``) and its pooled
-    feature sets the DAFI weights per image.
+    feature sets the DAFI weights per image. ``in_size`` below 512 (fewer stride-2 convs to
+    the 64 px features), ``narrow`` < 1 (all prior/fusion widths scaled) and another
+    ``degradation_size`` (the DRE's input side; match the UDRL pairs' size) are not in the
+    release; they exist for CPU-sized training runs and tests.
     """
 
     architecture = "panini-mfr"
@@ -123,14 +141,18 @@ class PaniniMFR(_Panini):
         rrdb_channels: int = 8,
         num_rrdbs: int = 2,
         num_mlps: int = 8,
+        narrow: float = 1.0,
+        degradation_size: int = DEGRADATION_INPUT,
     ):
         super().__init__()
-        if in_size != 512 or out_size != 1024:
+        if in_size not in MFR_INPUT_SIZES or out_size != 2 * in_size:
             raise ValueError(
-                f"Panini_MFR is wired for 512 px in and 1024 px out, got {in_size} -> {out_size}"
+                f"Panini_MFR restores x2 from {MFR_INPUT_SIZES} px, got {in_size} -> {out_size}; "
+                "the release is 512 -> 1024"
             )
         self.in_size = in_size
-        self.arguments = dict(
+        self._set_arguments(
+            narrow,
             in_size=in_size,
             out_size=out_size,
             style_channels=style_channels,
@@ -138,16 +160,21 @@ class PaniniMFR(_Panini):
             num_rrdbs=num_rrdbs,
             num_mlps=num_mlps,
         )
+        if degradation_size != DEGRADATION_INPUT:  # the DRE is fully convolutional + pooled
+            self.arguments["degradation_size"] = degradation_size
         self._build_prior(out_size, style_channels, num_mlps)
-        self.resize = nn.AdaptiveAvgPool2d((DEGRADATION_INPUT, DEGRADATION_INPUT))
+        self.resize = nn.AdaptiveAvgPool2d((degradation_size, degradation_size))
         self.deg_encoder = DegradationEncoder()
+        # Released (512 px): rrdb -> 32 at 512, then stride-2 convs to 64, 128, 512 at 64 px.
+        down = int(math.log2(in_size // 64))
+        widths = [32 * 2**i for i in range(down)] + [self.fused_channels]
+        convs = _conv_act(rrdb_channels, widths[0], 1)
+        for narrow_in, wide_out in zip(widths, widths[1:], strict=False):
+            convs += _conv_act(narrow_in, wide_out, 2)
         first = nn.Sequential(
             RRDBFeatureExtractor(3, rrdb_channels, num_rrdbs),
             CBAM(rrdb_channels, reduction_ratio=2),
-            *_conv_act(rrdb_channels, 32, 1),  # 512 px
-            *_conv_act(32, 64, 2),  # 256
-            *_conv_act(64, 128, 2),  # 128
-            *_conv_act(128, FUSED_CHANNELS, 2),  # 64
+            *convs,
         )
         self._build_encoder_and_dafi(first, style_channels)
 
@@ -173,14 +200,16 @@ class PaniniSR(_Panini):
         rrdb_channels: int = 64,
         num_rrdbs: int = 23,
         num_mlps: int = 8,
+        narrow: float = 1.0,
     ):
         super().__init__()
-        if in_size != 64 or out_size not in (128, 256, 512, 1024):
+        if in_size != 64 or out_size not in OUTPUT_SIZES:
             raise ValueError(
                 f"Panini_SR takes 64 px in and 128/256/512/1024 px out, got {in_size} -> {out_size}"
             )
         self.in_size = in_size
-        self.arguments = dict(
+        self._set_arguments(
+            narrow,
             in_size=in_size,
             out_size=out_size,
             style_channels=style_channels,
@@ -193,7 +222,7 @@ class PaniniSR(_Panini):
         first = nn.Sequential(
             RRDBFeatureExtractor(3, rrdb_channels, num_rrdbs),
             CBAM(rrdb_channels, reduction_ratio=8),
-            *_conv_act(rrdb_channels, FUSED_CHANNELS, 1),
+            *_conv_act(rrdb_channels, self.fused_channels, 1),
         )
         self._build_encoder_and_dafi(first, style_channels)
 

@@ -145,6 +145,7 @@ class StyleGAN2Prior(nn.Module):
     load strictly; its PixelNorm is the core one, eps 1e-8 on the mean square, where mmgen
     uses 1e-6 on the norm) and never draws noise: the ``injected_noise_i`` buffers saved in
     the checkpoint are the noise, so the output is deterministic in train and eval mode.
+    ``narrow`` scales every channel count (1 as released; smaller for CPU-sized training runs).
     """
 
     def __init__(
@@ -155,6 +156,7 @@ class StyleGAN2Prior(nn.Module):
         channel_multiplier: int = 2,
         blur_kernel=DEFAULT_BLUR,
         lr_mlp: float = 0.01,
+        narrow: float = 1.0,
     ):
         super().__init__()
         self.out_size = out_size
@@ -166,7 +168,7 @@ class StyleGAN2Prior(nn.Module):
                 for _ in range(num_mlps)
             ],
         )
-        channels = channel_table(channel_multiplier)
+        channels = channel_table(channel_multiplier, narrow)
         self.constant_input = ConstantInput(channels[4])
         self.conv1 = MMGenStyledConv(
             channels[4], channels[4], 3, style_channels, blur_kernel=blur_kernel
