@@ -50,6 +50,7 @@ class FaceResult:
 
     ``matrix`` maps input pixels to the aligned crop. ``crop`` (aligned input), ``restored`` and
     ``mask`` (both at the model's output size) are float32 in [0, 1], kept on request only.
+    ``model`` names the model that restored the face (the main or the small one).
     """
 
     box: np.ndarray
@@ -59,12 +60,14 @@ class FaceResult:
     crop: np.ndarray | None = None
     restored: np.ndarray | None = None
     mask: np.ndarray | None = None
+    model: str = ""
 
     def to_dict(self) -> dict:
         return {
             "box": [round(float(v), 2) for v in self.box],
             "score": None if self.score is None else round(self.score, 5),
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
+            "model": self.model,
         }
 
 
@@ -93,7 +96,7 @@ class Result:
 
 
 class FaceRestorer:
-    """Restores every face of photos with one model, kept loaded between calls.
+    """Restores every face of photos with one model (or two, by face size), kept loaded.
 
     ``model``: zoo name, checkpoint path or a loaded ``RestorationModel``; ``"auto"`` takes
     gpen-bfr-512 when its weights can be had and otherwise the bundled gpen-offline-128 (with
@@ -108,6 +111,10 @@ class FaceRestorer:
     default the zoo's PSFR-GAN parser) or any callable mapping faces (N, S, S, 3) in [0, 1] to
     masks (N, S, S). ``fidelity`` and ``parsing_model`` go to the
     restoration method (Panini-Net / PSFR-GAN) and are refused by the others.
+    ``small_model`` (same forms as ``model``, loaded without ``fidelity``/``parsing_model``):
+    faces whose crop spans fewer than ``small_face_size`` output pixels go through it instead
+    (default: its output size, below which the main model's extra pixels are shrunk away when
+    pasted; see :meth:`pasted_size`). ``small_face_size=0`` never uses it.
     ``keep_faces``: keep crops, restored faces and masks in the result for inspection.
     ``max_pixels``: refuse image files with more pixels (decompression-bomb guard).
     """
@@ -130,6 +137,8 @@ class FaceRestorer:
         mask_parser: str | os.PathLike | None = None,
         fidelity: float | None = None,
         parsing_model: str | None = None,
+        small_model: str | os.PathLike | object | None = None,
+        small_face_size: float | None = None,
         keep_faces: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
@@ -141,8 +150,20 @@ class FaceRestorer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
+        if small_face_size is not None and not 0 <= small_face_size < float("inf"):
+            raise ValueError(f"small_face_size must be >= 0 pixels, got {small_face_size}")
+        if small_face_size is not None and small_model is None:
+            raise ValueError("small_face_size needs a small_model (--small-model)")
         self.device = device
         self.model, self.model_name = _load_model(model, device, fidelity, parsing_model)
+        self.small_model = self.small_model_name = None
+        self.small_face_size = 0.0
+        if small_model is not None:
+            self.small_model, name = _load_model(small_model, device, None, None)
+            # Two loaded networks of one class would share a name; the report must tell them apart.
+            self.small_model_name = name if name != self.model_name else f"{name} (small)"
+            size = self.small_model.conventions.output_size
+            self.small_face_size = float(size if small_face_size is None else small_face_size)
         self._detector_spec = (detector, detector_weights, score_threshold, nms_threshold)
         self._detector = None if isinstance(detector, str) else detector
         self.faces = faces
@@ -187,28 +208,34 @@ class FaceRestorer:
         with clock("paste"):
             canvas, alpha, scale = _upscale(rgb, alpha, self.upscale)
             paste = PasteCanvas(canvas)
-        conventions = self.model.conventions
-        faces = []
-        for start in range(0, len(detections), self.batch_size):
-            batch = detections[start : start + self.batch_size]
-            with clock("align"):
-                crops, matrices, valid = align_faces(
-                    rgb, batch, conventions.template, conventions.input_size
-                )
-            with clock("restore"):
-                restored = restore_batches(self.model, crops, self.batch_size, self.device)
-            with clock("mask"):
-                masks = self.mask_source(restored)
-            with clock("paste"):
-                masks = paste_faces(
-                    paste, scale, crops, restored, masks, valid, matrices, self.color_match
-                )
-            for index, (detection, matrix) in enumerate(zip(batch, matrices, strict=True)):
-                face = FaceResult(detection.box, detection.score, detection.landmarks, matrix)
-                if self.keep_faces:
-                    face.crop, face.restored = crops[index], restored[index]
-                    face.mask = masks[index]
-                faces.append(face)
+        found: dict[int, FaceResult] = {}
+        for model, name, chosen in self._route(detections):
+            conventions = model.conventions
+            for start in range(0, len(chosen), self.batch_size):
+                indices = chosen[start : start + self.batch_size]
+                batch = [detections[i] for i in indices]
+                with clock("align"):
+                    crops, matrices, valid = align_faces(
+                        rgb, batch, conventions.template, conventions.input_size
+                    )
+                with clock("restore"):
+                    restored = restore_batches(model, crops, self.batch_size, self.device)
+                with clock("mask"):
+                    masks = self.mask_source(restored)
+                with clock("paste"):
+                    masks = paste_faces(
+                        paste, scale, crops, restored, masks, valid, matrices, self.color_match
+                    )
+                for index, (face_index, matrix) in enumerate(zip(indices, matrices, strict=True)):
+                    detection = detections[face_index]
+                    face = FaceResult(
+                        detection.box, detection.score, detection.landmarks, matrix, model=name
+                    )
+                    if self.keep_faces:
+                        face.crop, face.restored = crops[index], restored[index]
+                        face.mask = masks[index]
+                    found[face_index] = face
+        faces = [found[index] for index in range(len(detections))]
         with clock("paste"):
             pixels = join_pixels(paste.result(self.strength), alpha, layout)
         height, width = rgb.shape[:2]
@@ -238,12 +265,42 @@ class FaceRestorer:
         size = conventions.input_size
         matrix = resize_matrix(size / width, size / height)
         face = FaceResult(
-            np.array([0.0, 0.0, width, height]), None, _template_in(matrix, conventions), matrix
+            np.array([0.0, 0.0, width, height]),
+            None,
+            _template_in(matrix, conventions),
+            matrix,
+            model=self.model_name,
         )
         if self.keep_faces:
             face.crop, face.restored = crop, output
             face.mask = np.ones(output.shape[:2], np.float32)
         return Result(pixels, [face], loaded.metadata, timings, (width, height), 1.0)
+
+    def pasted_size(self, detection: FaceDetection) -> float:
+        """Side, in output pixels, of the main model's aligned crop of this face once pasted.
+
+        Paste-back resamples the model's S x S output onto exactly this many pixels, so when it
+        is at most the small model's output size the main model's extra resolution is shrunk
+        away and cannot be seen. Measured from the landmarks' similarity (as alignment does)
+        rather than the detection box, whose margins differ between detectors and poses.
+        """
+        from .face.align import similarity_transform, template_points
+
+        conventions = self.model.conventions
+        size = conventions.input_size
+        target = template_points(conventions.template, size).astype(np.float32)
+        matrix = similarity_transform(detection.landmarks.astype(np.float32), target)
+        return size / float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))) * self.upscale
+
+    def _route(self, detections: list[FaceDetection]) -> list[tuple[object, str, list[int]]]:
+        """``(model, name, face indices)`` per model: small faces to the small model."""
+        if self.small_model is None:
+            return [(self.model, self.model_name, list(range(len(detections))))]
+        small = [self.pasted_size(d) < self.small_face_size for d in detections]
+        return [
+            (self.model, self.model_name, [i for i, s in enumerate(small) if not s]),
+            (self.small_model, self.small_model_name, [i for i, s in enumerate(small) if s]),
+        ]
 
     def _load(self, image: ImageInput, clock: _Clock) -> LoadedImage:
         with clock("read"):

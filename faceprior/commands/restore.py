@@ -57,6 +57,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="PSFR-GAN only: zoo name or path of the face-parsing network it takes as input",
     )
     model.add_argument(
+        "--small-model",
+        metavar="NAME_OR_PATH",
+        help="a smaller, faster model (zoo name, checkpoint or .onnx) for the faces too small in "
+        "the output for --model's resolution to show; --fidelity/--parsing-model do not apply",
+    )
+    model.add_argument(
+        "--small-face-size",
+        type=float,
+        metavar="PX",
+        help="with --small-model: faces whose aligned crop spans fewer than PX pixels in the "
+        "output photo (after --upscale) go through it (default: its output size; 0: never)",
+    )
+    model.add_argument(
         "--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda:0..."
     )
     model.add_argument(
@@ -203,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
                 mask_parser=args.mask_parser,
                 fidelity=args.fidelity,
                 parsing_model=args.parsing_model,
+                small_model=args.small_model,
+                small_face_size=args.small_face_size,
                 keep_faces=args.save_faces,
                 max_pixels=args.max_pixels,
             )
@@ -212,6 +227,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"faceprior restore: {warning.message}", file=sys.stderr)
         if not args.quiet:
             print(f"model: {restorer.model_name}", file=sys.stderr)
+            if restorer.small_model is not None:
+                print(
+                    f"small model: {restorer.small_model_name} (faces under "
+                    f"{restorer.small_face_size:g} px in the output)",
+                    file=sys.stderr,
+                )
     except (
         ModelUnavailableError,
         DownloadError,
@@ -224,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     entries = _process(restorer, jobs, args)
     report_path = args.report or args.output_dir / REPORT_NAME
-    _write_report(report_path, entries, args, restorer.model_name)
+    _write_report(report_path, entries, args, restorer)
     failed = [e for e in entries if e["status"] == "failed"]
     if not args.quiet:
         counts = {s: sum(e["status"] == s for e in entries) for s in ("restored", "skipped")}
@@ -354,9 +375,7 @@ def _save_faces(result, job: Job, folder: Path) -> None:
                 write_image(stem.with_name(f"{stem.name}_{kind}.png"), as_uint8(values))
 
 
-def _write_report(
-    path: Path, entries: list[dict], args: argparse.Namespace, model_name: str
-) -> None:
+def _write_report(path: Path, entries: list[dict], args: argparse.Namespace, restorer) -> None:
     from .. import __version__
     from ..io.images import atomic_write_bytes
 
@@ -365,10 +384,17 @@ def _write_report(
         for key, value in vars(args).items()
         if not key.startswith("_") and key not in ("inputs", "command")
     }
+    small = {}
+    if restorer.small_model is not None:
+        small = {
+            "small_model": restorer.small_model_name,
+            "small_face_size": restorer.small_face_size,
+        }
     report = {
         "faceprior": __version__,
         "settings": settings,
-        "model": model_name,
+        "model": restorer.model_name,
+        **small,
         "summary": {
             "images": len(entries),
             "restored": sum(e["status"] == "restored" for e in entries),
