@@ -37,6 +37,7 @@ def resolve_weights(name_or_path: str | os.PathLike, download: bool = True) -> P
                     f"{name}: the bundled file {bundled} is missing from this installation "
                     f"(reinstall faceprior)"
                 )
+            hub_download.verify(entry, bundled)  # a damaged install fails here, not in a forward
             return bundled
         if not download and not hub_download.cached_path(entry).exists():
             raise FileNotFoundError(f"{name} is not in the cache and download=False")

@@ -351,7 +351,7 @@ def _load_model(model, device: str, fidelity: float | None, parsing_model: str |
         except (DownloadError, FileNotFoundError, OSError) as error:
             import warnings
 
-            reason = str(error).splitlines()[0]
+            reason = " ".join(line.strip() for line in str(error).splitlines()[:2])
             warnings.warn(
                 f"{preferred} is unavailable ({reason}); using the bundled offline model "
                 f"{offline} (128 px, trained by faceprior on CelebA, research use only)",

@@ -12,6 +12,7 @@ import torch
 from conftest import shared_path
 
 import faceprior
+from faceprior.api import resolve_weights
 from faceprior.cli import main
 from faceprior.hub import download
 from faceprior.hub.zoo import get_entry
@@ -33,7 +34,7 @@ def offline(monkeypatch):
 
 def test_bundled_file_matches_its_zoo_entry():
     entry = get_entry(NAME)
-    path = faceprior.api.resolve_weights(NAME)
+    path = resolve_weights(NAME)
     assert entry.bundled and path.is_file()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
     network = faceprior.load_model(NAME)
@@ -43,37 +44,51 @@ def test_bundled_file_matches_its_zoo_entry():
     assert network.conventions.input_size == entry.input_size == 128
 
 
-def psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
-    mse = ((image.clamp(-1, 1) - reference) / 2).pow(2).flatten(1).mean(1)
-    return float((10 * torch.log10(1.0 / mse)).mean())
+def _pixels(batch: torch.Tensor) -> list[np.ndarray]:
+    """[-1, 1] (N, 3, H, W) -> 8-bit-range float (H, W, 3) images, as the metrics take them."""
+    images = ((batch.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).double().numpy()
+    return list(images)
 
 
-def test_restores_held_out_faces_better_than_their_upsampled_input():
-    """The model card's protocol on the first held-out faces (the full table: 599 faces)."""
+def test_restores_held_out_faces_closer_to_the_clean_face_than_their_input():
+    """The model card's protocol on its first 48 held-out faces (the card: all 599).
+
+    Measured claims, asserted with margins: the restored faces are structurally (SSIM) and in
+    identity (MobileFaceNet cosine) clearly closer to the clean faces than the bicubic-upsampled
+    input; in PSNR the model stays level with it (the card reports -0.1 dB on 599 faces).
+    """
     from faceprior.data import datasets
     from faceprior.data.degradations import build_degradation
+    from faceprior.metrics.psnr_ssim import psnr, ssim
+    from faceprior.train.losses.identity import IdentityLoss
 
     root = shared_path("data/train/celeba_align_6k")
+    identity = IdentityLoss(shared_path("data/weights/mobilefacenet_casia_068.ckpt"))
     files = datasets.celeba_split_files(root, "test")[:TEST_FACES]
     faces = datasets.FaceFolderDataset(files, 128, crop_box=datasets.celeba_crop_box(root))
     batches = {}
     for upsample in ("linear", "cubic"):
-        pairs = datasets.SyntheticPairDataset(
-            faces, build_degradation("gpen", upsample=upsample), 0
-        )
-        items = [pairs[i] for i in range(len(pairs))]
+        degradation = build_degradation("gpen", upsample=upsample)
+        items = [datasets.SyntheticPairDataset(faces, degradation, 0)[i] for i in range(len(faces))]
         batches[upsample] = torch.stack([item["lq"] for item in items])
         hq = torch.stack([item["hq"] for item in items])
-    restorer = faceprior.load_restoration_model(NAME)
     with torch.no_grad():
-        restored = restorer(batches["linear"])
-    scores = {
-        "bicubic input": psnr(batches["cubic"], hq),
-        "bilinear input": psnr(batches["linear"], hq),
-        NAME: psnr(restored, hq),
-    }
-    print("\nPSNR on", TEST_FACES, "held-out faces:", {k: round(v, 2) for k, v in scores.items()})
-    assert scores[NAME] > max(scores["bicubic input"], scores["bilinear input"]) + 0.5
+        restored = faceprior.load_restoration_model(NAME)(batches["linear"])
+        candidates = {"bicubic input": batches["cubic"], NAME: restored}
+        scores = {
+            label: {
+                "psnr": np.mean([psnr(a, b) for a, b in zip(_pixels(x), _pixels(hq))]),
+                "ssim": np.mean([ssim(a, b) for a, b in zip(_pixels(x), _pixels(hq))]),
+                "identity": 1 - float(identity(x.clamp(-1, 1), hq)),
+            }
+            for label, x in candidates.items()
+        }
+    rounded = {k: {m: round(float(v), 3) for m, v in row.items()} for k, row in scores.items()}
+    print(f"\n{TEST_FACES} held-out faces:", rounded)
+    ours, baseline = scores[NAME], scores["bicubic input"]
+    assert ours["ssim"] > baseline["ssim"] + 0.02
+    assert ours["identity"] > baseline["identity"] + 0.05
+    assert ours["psnr"] > baseline["psnr"] - 0.5
 
 
 def test_python_api_falls_back_with_a_warning(offline):

@@ -268,7 +268,7 @@ def test_missing_weights_and_unsupported_options_are_clear(monkeypatch, tiny_gpe
 
     monkeypatch.setattr(download, "fetch", offline)
     with pytest.raises(ModelUnavailableError, match="--model PATH"):
-        FaceRestorer()
+        FaceRestorer("gpen-bfr-512")  # named: never replaced by the offline model
     with pytest.raises(ValueError, match="fidelity"):
         FaceRestorer(tiny_gpen, fidelity=0.5)
     with pytest.raises(ValueError, match="upscale"):

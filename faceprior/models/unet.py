@@ -5,6 +5,9 @@ U-Net of about the same parameter count, trained by the same task (``unet_bfr``:
 degradations, losses and steps). The design is the textbook one on purpose: two 3x3 convs
 with leaky ReLU per level, average-pool down, bilinear up, skip concatenation, and a global
 residual (the network predicts a correction of its input, the usual choice for restoration).
+Its convolutions use GPEN's equalized learning rate (weights N(0, 1), scaled at run time), so
+that the optimiser settings the two share mean the same step size: with PyTorch's default
+parametrisation, GPEN's Adam lr 0.002 with beta1 0 made the U-Net diverge within 215 steps.
 
 A U-Net's weights do not tell its training size, so raw state dicts are not recognised;
 faceprior stores it as safetensors with its arguments (``faceprior.save_model``, or the
@@ -21,14 +24,15 @@ from torch import nn
 
 from ..face.templates import TEMPLATES
 from .conventions import Conventions
+from .stylegan2.layers import EqualConv2d
 
 
 class ConvBlock(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            EqualConv2d(in_channels, out_channels, 3, padding=1),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            EqualConv2d(out_channels, out_channels, 3, padding=1),
             nn.LeakyReLU(0.2, inplace=True),
         )
 
@@ -68,7 +72,7 @@ class UNet(nn.Module):
             ConvBlock(channels[i + 1] + channels[i], channels[i])
             for i in reversed(range(len(channels) - 1))
         )
-        self.to_rgb = nn.Conv2d(channels[0], 3, 1)
+        self.to_rgb = EqualConv2d(channels[0], 3, 1)
 
     @property
     def conventions(self) -> Conventions:

@@ -137,6 +137,8 @@ OFFLINE_MODEL = ZooEntry(
     description="small GPEN trained by faceprior, bundled for offline use (128 px, CelebA)",
     arguments=dict(size=128, style_dim=256, n_mlp=4, channel_multiplier=1, narrow=0.125),
     parameters=1_655_965,
+    size_bytes=6_636_412,
+    sha256="6551d7abbfa662a3143e9acc667589c2d7c443faeadc50aaceb1ac0ed1c55fa1",
     input_size=128,
     output_size=128,
     template="celeba",

@@ -80,7 +80,8 @@ class GPENBFROptions:
     perceptual_arch: str = "vgg19"
 
 
-def _discriminator(model: GPENModel) -> GPENDiscriminator:
+def gpen_discriminator(model: GPENModel) -> GPENDiscriminator:
+    """GPEN's discriminator at the generator's size and widths (any ``model`` with those)."""
     return GPENDiscriminator(model.size, model.channel_multiplier, model.narrow)
 
 
@@ -220,7 +221,7 @@ class GPENPriorTask(_StyleGAN2Task):
         decoder = GPENDecoder(
             model.size, model.style_dim, model.n_mlp, model.channel_multiplier, model.narrow
         )
-        self._build_gan(decoder, _discriminator(model))
+        self._build_gan(decoder, gpen_discriminator(model))
         generator = torch.Generator().manual_seed(self.context.seed)
         self.sample_z = torch.randn(64, model.style_dim, generator=generator)
 
@@ -257,7 +258,7 @@ class GPENBFRTask(_StyleGAN2Task):
             model.narrow,
             template=model.template,
         )
-        self._build_gan(generator, _discriminator(model))
+        self._build_gan(generator, gpen_discriminator(model))
         self._build_losses()
 
     def _build_losses(self) -> None:

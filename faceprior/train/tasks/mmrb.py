@@ -26,7 +26,7 @@ import torch
 
 from ...models.mmrb import GPENMMRB, MMRBGAN, load_gpen_weights
 from ..task import Batch
-from .gpen import GANSchedule, GPENBFROptions, GPENBFRTask
+from .gpen import GANSchedule, GPENBFROptions, GPENBFRTask, gpen_discriminator
 
 ARCHITECTURES = ("mmrb-gan", "gpen-mmrb")
 
@@ -121,19 +121,8 @@ class MMRBStage2Task(GPENBFRTask):
         network = build_network(options.model)
         if options.prior_weights:
             load_prior(network, options.prior_weights)
-        self._build_gan(network)
-        self.identity = None
-        if options.identity_weight > 0:
-            from ..losses.identity import IdentityLoss
-
-            self.identity = IdentityLoss(options.identity_weights, options.identity_backbone)
-            self.identity.to(self.device)
-        self.perceptual = None
-        if options.perceptual_weight > 0:
-            from ..losses.perceptual import PerceptualLoss
-
-            self.perceptual = PerceptualLoss(options.perceptual_weights, options.perceptual_arch)
-            self.perceptual.to(self.device)
+        self._build_gan(network, gpen_discriminator(options.model))
+        self._build_losses()
 
     def mix_inputs(self, batch: Batch, step: int, micro: int) -> Batch:
         """Replace the LQ input of a seeded random share of samples by their HQ target.
