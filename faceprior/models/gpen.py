@@ -338,29 +338,23 @@ def _detect_discriminator(state_dict) -> dict | None:
     return dict(size=size, channel_multiplier=channel_multiplier, narrow=narrow)
 
 
-def _gpen_restorer(network: FullGenerator, options):
-    from .restorer import FirstOutputRestorer, reject_unsupported
-
-    reject_unsupported(options, "gpen", ())
-    return FirstOutputRestorer(network, network.conventions)
-
-
 def _architectures():
     from .registry import Architecture
+    from .restorer import first_output_restorer
 
     return [
         Architecture(
             "gpen",
             FullGenerator,
             lambda sd: _detect_generator(sd, want_sr=False),
-            restorer=_gpen_restorer,
+            restorer=first_output_restorer,
             description="GPEN FullGenerator (BFR, colorization, inpainting, seg2face)",
         ),
         Architecture(
             "gpen-sr",
             FullGeneratorSR,
             lambda sd: _detect_generator(sd, want_sr=True),
-            restorer=_gpen_restorer,
+            restorer=first_output_restorer,
             description="GPEN FullGenerator_SR (encoder at in_size, decoder at out_size)",
         ),
         Architecture(

@@ -47,6 +47,12 @@ class FirstOutputRestorer(RestorationModel):
         return self.network(faces)[0]
 
 
+def first_output_restorer(network: nn.Module, options: RestorerOptions) -> FirstOutputRestorer:
+    """The registry ``restorer`` of methods that take no pipeline option (GPEN, MMRB, U-Net)."""
+    reject_unsupported(options, network.conventions.architecture, ())
+    return FirstOutputRestorer(network, network.conventions)
+
+
 def reject_unsupported(options: RestorerOptions, architecture: str, supported: tuple[str, ...]):
     """Raise if an option that this method cannot honour was set."""
     for field in ("fidelity", "parsing_model"):

@@ -102,22 +102,16 @@ class UNet(nn.Module):
         return image + self.to_rgb(x), None
 
 
-def _restorer(network: UNet, options):
-    from .restorer import FirstOutputRestorer, reject_unsupported
-
-    reject_unsupported(options, "unet", ())
-    return FirstOutputRestorer(network, network.conventions)
-
-
 def _architectures():
     from .registry import Architecture
+    from .restorer import first_output_restorer
 
     return [
         Architecture(
             "unet",
             UNet,
             lambda state_dict: None,  # needs the arguments stored beside the weights
-            restorer=_restorer,
+            restorer=first_output_restorer,
             description="plain U-Net baseline (no GAN prior), faceprior's own",
         )
     ]

@@ -26,7 +26,6 @@ __all__ = [
     "AsymmetricCodec",
     "TransferReport",
     "load_gpen_weights",
-    "restorer",
 ]
 
 
@@ -87,30 +86,23 @@ def _detect_gpen_mmrb(state_dict) -> dict | None:
     return dict(arguments, encoder_block="mmrb", mmrb_blocks=blocks, **_mmrb_arguments(options))
 
 
-def restorer(network, options):
-    """Wrap a loaded ``mmrb-gan`` or ``gpen-mmrb`` network for the photo pipeline."""
-    from ..restorer import FirstOutputRestorer, reject_unsupported
-
-    reject_unsupported(options, network.conventions.architecture, ())
-    return FirstOutputRestorer(network, network.conventions)
-
-
 def _architectures():
     from ..registry import Architecture
+    from ..restorer import first_output_restorer
 
     return [
         Architecture(
             "mmrb-gan",
             MMRBGAN,
             _detect_mmrb_gan,
-            restorer=restorer,
+            restorer=first_output_restorer,
             description="MMRB-GAN reconstruction: asymmetric MMRB codec + StyleGAN2 prior",
         ),
         Architecture(
             "gpen-mmrb",
             GPENMMRB,
             _detect_gpen_mmrb,
-            restorer=restorer,
+            restorer=first_output_restorer,
             description="GPEN with MMRB encoder stages (loads official GPEN weights)",
         ),
     ]
