@@ -46,6 +46,13 @@ def main() -> int:
     )
     parser.add_argument("--upscale", type=float, default=1.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile (the warm-up pays for it)"
+    )
+    parser.add_argument(
+        "--no-reuse-memory", action="store_true", help="keep glibc's default malloc behaviour"
+    )
     args = parser.parse_args()
 
     from faceprior.face.detection import load_detector
@@ -65,6 +72,9 @@ def main() -> int:
             device=args.device,
             batch_size=args.batch_size,
             upscale=args.upscale,
+            precision=args.precision,
+            compile=args.compile,
+            reuse_memory=not args.no_reuse_memory,
             **options,
         )
         for _ in range(args.warmup):
@@ -82,6 +92,7 @@ def main() -> int:
                 else "-",
                 "faces (small)": f"{len(result.faces)} ({sum(routed)})",
                 "batch": args.batch_size,
+                "precision": args.precision + (" compiled" if args.compile else ""),
                 **{f"{stage} s": f"{seconds:.2f}" for stage, seconds in result.timings.items()},
                 "total s": f"{total:.2f}",
                 "s/face": f"{total / max(1, len(result.faces)):.2f}",

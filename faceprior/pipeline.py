@@ -115,6 +115,13 @@ class FaceRestorer:
     faces whose crop spans fewer than ``small_face_size`` output pixels go through it instead
     (default: its output size, below which the main model's extra pixels are shrunk away when
     pasted; see :meth:`pasted_size`). ``small_face_size=0`` never uses it.
+    ``batch_size``: faces per forward pass (default: :func:`default_batch_size`; the result
+    does not depend on it). ``precision``: ``fp32``, ``bf16`` (CPUs with AVX512-BF16/AMX and
+    GPUs) or ``fp16`` (GPUs). ``compile``: run the models through ``torch.compile`` (a
+    one-off compilation on the first batch, then faster batches; see
+    :class:`faceprior.runtime.ModelRunner`).
+    ``reuse_memory``: keep freed memory in the process for the next forward pass (glibc
+    malloc tuning, process-wide; see :func:`faceprior.runtime.reuse_freed_memory`).
     ``keep_faces``: keep crops, restored faces and masks in the result for inspection.
     ``max_pixels``: refuse image files with more pixels (decompression-bomb guard).
     """
@@ -130,7 +137,7 @@ class FaceRestorer:
         faces: str = "all",
         min_face_size: float = 0.0,
         upscale: float = 1.0,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         strength: float = 1.0,
         color_match: bool = False,
         mask: str | Callable[[np.ndarray], np.ndarray] = "rectangle",
@@ -139,13 +146,20 @@ class FaceRestorer:
         parsing_model: str | None = None,
         small_model: str | os.PathLike | object | None = None,
         small_face_size: float | None = None,
+        precision: str = "fp32",
+        compile: bool = False,
+        reuse_memory: bool = True,
         keep_faces: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
+        from .runtime import ModelRunner, check_precision, reuse_freed_memory
+
         if faces not in FACE_SELECTIONS:
             raise ValueError(f"faces must be one of {FACE_SELECTIONS}, got {faces!r}")
         if upscale < 1:
             raise ValueError(f"upscale must be >= 1, got {upscale}")
+        if batch_size is None:
+            batch_size = default_batch_size(device)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= strength <= 1.0:
@@ -154,6 +168,9 @@ class FaceRestorer:
             raise ValueError(f"small_face_size must be >= 0 pixels, got {small_face_size}")
         if small_face_size is not None and small_model is None:
             raise ValueError("small_face_size needs a small_model (--small-model)")
+        check_precision(precision, device)
+        if reuse_memory:
+            reuse_freed_memory()
         self.device = device
         self.model, self.model_name = _load_model(model, device, fidelity, parsing_model)
         self.small_model = self.small_model_name = None
@@ -164,6 +181,11 @@ class FaceRestorer:
             self.small_model_name = name if name != self.model_name else f"{name} (small)"
             size = self.small_model.conventions.output_size
             self.small_face_size = float(size if small_face_size is None else small_face_size)
+        self._runners = {
+            id(model): ModelRunner(model, precision, compile, batch_size)
+            for model in (self.model, self.small_model)
+            if model is not None
+        }
         self._detector_spec = (detector, detector_weights, score_threshold, nms_threshold)
         self._detector = None if isinstance(detector, str) else detector
         self.faces = faces
@@ -209,8 +231,8 @@ class FaceRestorer:
             canvas, alpha, scale = _upscale(rgb, alpha, self.upscale)
             paste = PasteCanvas(canvas)
         found: dict[int, FaceResult] = {}
-        for model, name, chosen in self._route(detections):
-            conventions = model.conventions
+        for runner, name, chosen in self._route(detections):
+            conventions = runner.conventions
             for start in range(0, len(chosen), self.batch_size):
                 indices = chosen[start : start + self.batch_size]
                 batch = [detections[i] for i in indices]
@@ -219,7 +241,7 @@ class FaceRestorer:
                         rgb, batch, conventions.template, conventions.input_size
                     )
                 with clock("restore"):
-                    restored = restore_batches(model, crops, self.batch_size, self.device)
+                    restored = restore_batches(runner, crops, self.batch_size, self.device)
                 with clock("mask"):
                     masks = self.mask_source(restored)
                 with clock("paste"):
@@ -256,7 +278,7 @@ class FaceRestorer:
         conventions = self.model.conventions
         with clock("restore"):
             output, crop = restore_aligned_crop(
-                self.model, rgb, self.device, self.strength, self.color_match
+                self._runners[id(self.model)], rgb, self.device, self.strength, self.color_match
             )
         if alpha is not None:
             alpha = resize_plane(alpha, conventions.output_size)
@@ -293,13 +315,18 @@ class FaceRestorer:
         return size / float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))) * self.upscale
 
     def _route(self, detections: list[FaceDetection]) -> list[tuple[object, str, list[int]]]:
-        """``(model, name, face indices)`` per model: small faces to the small model."""
+        """``(model runner, name, face indices)`` per model: small faces to the small model."""
+        main = self._runners[id(self.model)]
         if self.small_model is None:
-            return [(self.model, self.model_name, list(range(len(detections))))]
+            return [(main, self.model_name, list(range(len(detections))))]
         small = [self.pasted_size(d) < self.small_face_size for d in detections]
         return [
-            (self.model, self.model_name, [i for i, s in enumerate(small) if not s]),
-            (self.small_model, self.small_model_name, [i for i, s in enumerate(small) if s]),
+            (main, self.model_name, [i for i, s in enumerate(small) if not s]),
+            (
+                self._runners[id(self.small_model)],
+                self.small_model_name,
+                [i for i, s in enumerate(small) if s],
+            ),
         ]
 
     def _load(self, image: ImageInput, clock: _Clock) -> LoadedImage:
@@ -326,10 +353,21 @@ def restore(
     device: str = "cpu",
     upscale: float = 1.0,
     aligned: bool = False,
+    precision: str = "fp32",
 ) -> Result:
     """One photo (path or RGB array) in, :class:`Result` out; see :class:`FaceRestorer`."""
-    restorer = FaceRestorer(model, device=device, upscale=upscale)
+    restorer = FaceRestorer(model, device=device, upscale=upscale, precision=precision)
     return restorer.restore_aligned(image) if aligned else restorer.restore(image)
+
+
+def default_batch_size(device: str) -> int:
+    """Faces per forward pass when not given: 1 on a CPU, 4 on a GPU.
+
+    On a CPU, batching 512-px GAN-prior models costs time per face: GPEN-BFR-512 takes 1.38 s
+    per face at batch 1 and 1.72 s at batch 4 (PSFR-GAN 2.80 vs 3.45 s; the whole Solvay photo
+    45.4 vs 47.1 s; benchmarks/README.md). GPUs need the batch to fill.
+    """
+    return 1 if str(device).split(":")[0] == "cpu" else 4
 
 
 def _load_model(model, device: str, fidelity: float | None, parsing_model: str | None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import make_noise_matter
 
 import faceprior
 from faceprior.hub.checkpoint import CheckpointError
@@ -18,16 +19,6 @@ TINY = dict(style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.03125)
 def _seeded(factory, seed=0):
     torch.manual_seed(seed)
     return factory()
-
-
-def _make_noise_matter(network):
-    """Freshly built StyleGAN2 layers ignore the injected maps (noise weight 0); trained ones
-    do not, so give them weight for tests that look at the codec's maps."""
-    with torch.no_grad():
-        for name, param in network.named_parameters():
-            if name.endswith("noise.weight"):
-                param.fill_(0.5)
-    return network
 
 
 def _faces(size, count=2, seed=1):
@@ -88,7 +79,7 @@ def test_mmrb_rejects_bad_options():
 def test_shapes_and_gradients(family, size):
     cls = MMRBGAN if family == "mmrb-gan" else GPENMMRB
     options = {} if family == "mmrb-gan" else dict(mmrb_residual_scale=0.2)
-    network = _make_noise_matter(_seeded(lambda: cls(size, **TINY, **options)))
+    network = make_noise_matter(_seeded(lambda: cls(size, **TINY, **options)))
     x = _faces(size).requires_grad_(True)
     image, latent = network(x, return_latents=True)
     assert image.shape == (2, 3, size, size) and latent.shape == (2, TINY["style_dim"])
@@ -117,8 +108,8 @@ def test_shapes_and_gradients(family, size):
 def test_each_network_option_changes_the_output(options):
     x = _faces(16)
     arguments = dict(TINY, encoder_blocks=[1, 1, 1])
-    reference = _make_noise_matter(_seeded(lambda: MMRBGAN(16, **arguments)))(x)[0]
-    changed = _make_noise_matter(_seeded(lambda: MMRBGAN(16, **{**arguments, **options})))(x)[0]
+    reference = make_noise_matter(_seeded(lambda: MMRBGAN(16, **arguments)))(x)[0]
+    changed = make_noise_matter(_seeded(lambda: MMRBGAN(16, **{**arguments, **options})))(x)[0]
     assert not torch.allclose(changed, reference, atol=1e-5)
 
 
@@ -131,9 +122,9 @@ def test_default_encoder_schedule_follows_the_spec():
 def test_gpen_mmrb_options_change_the_output():
     x = _faces(16)
     base = dict(TINY, mmrb_residual_scale=0.2)
-    reference = _make_noise_matter(_seeded(lambda: GPENMMRB(16, **base)))(x)[0]
+    reference = make_noise_matter(_seeded(lambda: GPENMMRB(16, **base)))(x)[0]
     for options in (dict(mmrb_blocks=2), dict(mmrb_paths=2), dict(encoder_block="conv")):
-        changed = _make_noise_matter(_seeded(lambda o=options: GPENMMRB(16, **{**base, **o})))
+        changed = make_noise_matter(_seeded(lambda o=options: GPENMMRB(16, **{**base, **o})))
         assert not torch.allclose(changed(x)[0], reference, atol=1e-5), options
 
 
@@ -173,7 +164,7 @@ def _nondefault_networks():
 
 @pytest.mark.parametrize(("index", "suffix"), [(0, ".pth"), (1, ".pth"), (0, ".safetensors")])
 def test_save_and_load_round_trip(tmp_path, index, suffix):
-    network = _make_noise_matter(_nondefault_networks()[index]).eval()
+    network = make_noise_matter(_nondefault_networks()[index]).eval()
     path = tmp_path / f"net{suffix}"
     if suffix == ".pth":  # a raw state dict: the layout must be recognised from the tensors
         torch.save({"g_ema": network.state_dict()}, path)

@@ -167,6 +167,14 @@ def test_zero_faces_returns_upscaled_photo(two_faces):
     assert np.array_equal(same, image)
 
 
+def test_default_batch_size_depends_on_the_device(tiny_gpen):
+    from faceprior.pipeline import default_batch_size
+
+    assert FaceRestorer(tiny_gpen).batch_size == default_batch_size("cpu") == 1
+    assert default_batch_size("cuda:0") == 4
+    assert FaceRestorer(tiny_gpen, batch_size=3).batch_size == 3
+
+
 def test_batch_size_does_not_change_result(two_faces, tiny_gpen):
     image, faces = two_faces
     results = [

@@ -33,20 +33,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="retinaface-mobilenet0.25",
         help="detector architecture for a checkpoint path (default: %(default)s)",
     )
+    parser.add_argument(
+        "--fidelity",
+        type=float,
+        help="Panini-Net only: the fidelity baked into the graph (1 stays close to the input, "
+        "0 trusts the GAN prior; default: the released weights' own)",
+    )
+    parser.add_argument(
+        "--parsing-model",
+        help="PSFR-GAN only: zoo name or path of the face parser included in the graph "
+        "(default: the official one)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-3,
+        help="largest |ONNX Runtime - PyTorch| accepted on the check's random inputs; a larger "
+        "error deletes the file and exits with 1 (default: %(default)s; measured errors are "
+        "about 1e-6)",
+    )
     parser.add_argument(
         "--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from faceprior.hub.checkpoint import CheckpointError
+    from faceprior.hub.download import DownloadError
+
+    try:
+        return _export(args)
+    except (CheckpointError, DownloadError, KeyError, ValueError, OSError) as error:
+        print(f"faceprior export: {error}", file=sys.stderr)
+        return 2
+
+
+def _export(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from faceprior.deploy.onnx_export import export_restorer, export_retinaface
+    from faceprior.models.restorer import RestorerOptions
 
     if Path(args.output).resolve() == Path(args.model).resolve():
-        print("error: the output would overwrite the input")
+        print("faceprior export: the output would overwrite the input", file=sys.stderr)
         return 2
+    options = None
+    if args.fidelity is not None or args.parsing_model is not None:
+        if args.detector:
+            raise ValueError("--fidelity and --parsing-model apply to restoration models")
+        options = RestorerOptions(fidelity=args.fidelity, parsing_model=args.parsing_model)
     check = not args.no_check
     if args.detector:
         from faceprior.face.retinaface import load_retinaface
@@ -62,10 +101,18 @@ def run(args: argparse.Namespace) -> int:
             load_retinaface(path, architecture), args.output, args.opset, check
         )
     else:
-        report = export_restorer(args.model, args.output, args.opset, check)
-    print(f"wrote {report.path}")
+        report = export_restorer(args.model, args.output, args.opset, check, options)
     if check:
         print(
             f"max |ONNX Runtime - PyTorch| = {report.max_abs_error:.2e} on {report.checked_shapes}"
         )
+        if not report.max_abs_error <= args.tolerance:
+            report.path.unlink()
+            print(
+                f"faceprior export: the ONNX graph differs from PyTorch by more than "
+                f"--tolerance {args.tolerance:g}; {report.path} was not kept",
+                file=sys.stderr,
+            )
+            return 1
+    print(f"wrote {report.path}")
     return 0

@@ -73,7 +73,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="torch device: auto (CUDA if available), cpu, cuda:0..."
     )
     model.add_argument(
-        "--batch-size", type=int, default=4, help="faces restored together (default: 4)"
+        "--batch-size",
+        type=int,
+        help="faces restored together (default: 1 on a CPU, where batching 512-px models is "
+        "slower per face, 4 on a GPU); does not change the result",
+    )
+    model.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="arithmetic of the restoration model: fp32 (default), bf16 (about 1.5x faster on "
+        "CPUs with AVX512-BF16/AMX and on GPUs, about 50 dB from the fp32 output for "
+        "GPEN-BFR-512) or fp16 (GPUs only); see benchmarks/README.md",
+    )
+    model.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the model with torch.compile: the first batch waits for the compilation "
+        "(about a minute for GPEN-BFR-512 on a CPU; needs a C++ compiler on CPUs), later "
+        "batches run faster; worth it for folders of photos",
     )
     detection = parser.add_argument_group("face detection")
     detection.add_argument(
@@ -218,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
                 parsing_model=args.parsing_model,
                 small_model=args.small_model,
                 small_face_size=args.small_face_size,
+                precision=args.precision,
+                compile=args.compile,
                 keep_faces=args.save_faces,
                 max_pixels=args.max_pixels,
             )

@@ -3,7 +3,9 @@
 Exported files carry their conventions in the ONNX metadata (``faceprior.kind``,
 ``faceprior.conventions`` / ``faceprior.architecture``), so ``faceprior.load_restoration_model``
 and ``load_detector`` accept the ``.onnx`` file in place of the checkpoint and run it with
-ONNX Runtime.
+ONNX Runtime. A restorer's load-time options (Panini-Net's fidelity, PSFR-GAN's parser) are
+traced into the graph as constants/subgraphs; ``faceprior.options`` records which values were
+baked, since they can no longer be changed when the file is loaded.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.restorer import RestorerOptions
 from ..models.stylegan2.layers import ModulatedConv2d
 
 KIND_RESTORER = "restorer"
@@ -33,11 +38,64 @@ class ExportReport:
     checked_shapes: tuple[tuple[int, ...], ...]
 
 
-def _shared_weight_modulation(network: nn.Module) -> None:
-    # Per-sample weights of a symbolic batch size cannot be exported as a convolution kernel.
-    for module in network.modules():
-        if isinstance(module, ModulatedConv2d):
-            module.grouped = False
+@contextmanager
+def _shared_weight_modulation(network: nn.Module) -> Iterator[None]:
+    """Trace modulated convolutions as input scaling around one shared-weight convolution.
+
+    Per-sample weights of a symbolic batch size cannot be exported as a convolution kernel.
+    Both formulations compute the same result; the caller's choice is restored afterwards so
+    exporting leaves the PyTorch model as it was.
+    """
+    modules = [m for m in network.modules() if isinstance(m, ModulatedConv2d)]
+    saved = [module.grouped for module in modules]
+    for module in modules:
+        module.grouped = False
+    try:
+        yield
+    finally:
+        for module, grouped in zip(modules, saved, strict=True):
+            module.grouped = grouped
+
+
+@contextmanager
+def _frozen_spectral_norm(network: nn.Module) -> Iterator[None]:
+    """Trace PSFR-GAN's spectral-normalised convolutions with their eval weight precomputed.
+
+    In eval the weight is ``weight_orig / sigma`` from stored vectors, a constant; traced as
+    ops, the exporter stores ``weight_orig`` plus a reshaped copy for ``sigma`` (the file
+    grew from ~270 MB to 452 MB at 512 px) and recomputes sigma at every run. The constant is
+    computed by the module's own method, so the values are the ones PyTorch uses.
+    """
+    from ..models.psfrgan.spectral import SpectralConv2d
+
+    modules = [m for m in network.modules() if isinstance(m, SpectralConv2d) and not m.training]
+    for module in modules:
+        with torch.no_grad():
+            weight = module.effective_weight()
+        module.effective_weight = lambda weight=weight: weight  # shadows the method
+    try:
+        yield
+    finally:
+        for module in modules:
+            del module.effective_weight
+
+
+def _baked_options(restorer: nn.Module) -> dict:
+    """The load-time options a restorer bakes into its exported graph, for the metadata.
+
+    Panini-Net's fidelity becomes constants of the graph (``None``: the released DAFI
+    weights); PSFR-GAN's graph contains its face parser (parse map -> one-hot -> generator),
+    so the file maps faces to restored faces with no second model.
+    """
+    from ..models.panini.restorer import PaniniRestorer
+    from ..models.psfrgan.restorer import PSFRRestorer
+
+    if isinstance(restorer, PaniniRestorer):
+        return {"fidelity": restorer.fidelity}
+    if isinstance(restorer, PSFRRestorer):
+        parser = restorer.parser
+        return {"parser": parser.conventions.architecture, "parser_arguments": parser.arguments}
+    return {}
 
 
 def _export(module, example, path, input_names, output_names, dynamic_axes, metadata, opset):
@@ -48,7 +106,11 @@ def _export(module, example, path, input_names, output_names, dynamic_axes, meta
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        # Traced with autograd on: the StyleGAN2 layers' inference fast paths (in-place
+        # activations, GPEN's noise concatenation written through ``out=`` into slices of a
+        # preallocated tensor) are taken only without autograd, and the tracer drops writes
+        # made through ``out=`` views, which silently lost every encoder map of GPEN/MMRB.
+        with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")  # tracer warnings about Python ints are expected
             torch.onnx.export(
                 module,
@@ -72,35 +134,49 @@ def _export(module, example, path, input_names, output_names, dynamic_axes, meta
 
 
 def export_restorer(
-    model, path: str | os.PathLike, opset: int = DEFAULT_OPSET, check: bool = True
+    model,
+    path: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    check: bool = True,
+    options: RestorerOptions | None = None,
 ) -> ExportReport:
     """Export a restoration model (zoo name, checkpoint path or ``RestorationModel``).
 
     The graph maps (N, 3, S, S) RGB faces in [-1, 1] to restored faces, N dynamic.
+    ``options`` (with a name or path only) are the load-time options to bake in, e.g.
+    ``RestorerOptions(fidelity=0.7)`` for Panini-Net; a ``RestorationModel`` already holds its
+    own. The model is exported on the CPU in eval mode.
     """
     from ..api import load_restoration_model
 
-    restorer = model if isinstance(model, nn.Module) else load_restoration_model(model)
+    if isinstance(model, nn.Module):
+        if options is not None:
+            raise ValueError("options apply to a name or path; the given model holds its own")
+        restorer = model
+    else:
+        restorer = load_restoration_model(model, options=options)
     restorer = restorer.eval().cpu()
-    _shared_weight_modulation(restorer)
     conventions = restorer.conventions
     size = conventions.input_size
     example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     metadata = {
         "faceprior.kind": KIND_RESTORER,
         "faceprior.conventions": json.dumps(conventions.to_dict()),
+        "faceprior.options": json.dumps(_baked_options(restorer)),
     }
-    path = _export(
-        restorer,
-        (example,),
-        path,
-        ["faces"],
-        ["restored"],
-        {"faces": {0: "batch"}, "restored": {0: "batch"}},
-        metadata,
-        opset,
-    )
     shapes = ((1, 3, size, size), (3, 3, size, size))
+    with _shared_weight_modulation(restorer), _frozen_spectral_norm(restorer):
+        path = _export(
+            restorer,
+            (example,),
+            path,
+            ["faces"],
+            ["restored"],
+            {"faces": {0: "batch"}, "restored": {0: "batch"}},
+            metadata,
+            opset,
+        )
+    # Checked against the model as the caller runs it, not the export-time formulation.
     error = _compare(restorer, path, shapes) if check else float("nan")
     return ExportReport(path, error, shapes if check else ())
 

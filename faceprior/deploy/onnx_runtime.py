@@ -46,7 +46,15 @@ class OnnxGraph(nn.Module):
 
 
 class OnnxRestorer(RestorationModel):
-    """An exported restoration model, usable wherever the pipeline takes a model."""
+    """An exported restoration model, usable wherever the pipeline takes a model.
+
+    ``baked_options`` are the load-time options fixed in the graph at export (e.g.
+    ``{"fidelity": 0.7}`` for Panini-Net; empty for files written before they were recorded).
+    """
+
+    def __init__(self, network: OnnxGraph, conventions: Conventions, baked_options: dict):
+        super().__init__(network, conventions)
+        self.baked_options = baked_options
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return self.network(faces)[0].to(faces.dtype)
@@ -61,7 +69,8 @@ def load_onnx_restorer(path: str | os.PathLike) -> OnnxRestorer:
     fields["value_range"] = tuple(fields["value_range"])
     fields["inputs"] = tuple(fields["inputs"])
     fields["outputs"] = tuple(fields["outputs"])
-    return OnnxRestorer(graph, Conventions(**fields))
+    baked = json.loads(info.get("faceprior.options", "{}"))
+    return OnnxRestorer(graph, Conventions(**fields), baked)
 
 
 class OnnxRetinaFace(OnnxGraph):

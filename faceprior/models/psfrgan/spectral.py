@@ -75,9 +75,12 @@ class SpectralConv2d(nn.Module):
         return torch.dot(u, self._matrix() @ v)
 
     def effective_weight(self) -> torch.Tensor:
-        if self.training and self.power_iterations > 0:
-            self.power_iteration(self.power_iterations)
-        return self.weight_orig / self.sigma()
+        # In float32 even under autocast: sigma scales every weight of the layer, and bf16
+        # products would not match the float32 singular vectors they are dotted with.
+        with torch.autocast(self.weight_orig.device.type, enabled=False):
+            if self.training and self.power_iterations > 0:
+                self.power_iteration(self.power_iterations)
+            return self.weight_orig / self.sigma()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.effective_weight(), self.bias, self.stride, self.padding)

@@ -273,7 +273,9 @@ class NoiseInjection(nn.Module):
             batch, channels, height, width = image.shape
             noise = image.new_empty(batch, channels if self.concat else 1, height, width).normal_()
         if self.concat:
-            if torch.is_grad_enabled():
+            if torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.jit.is_tracing():
+                # Compilers fuse the concatenation themselves, and ``out=`` slices break a
+                # compiled graph or are dropped by the ONNX tracer.
                 return torch.cat([image, self.weight * noise], dim=1)
             # one pass per half instead of a scaled copy followed by a concatenation
             channels = image.shape[1]
