@@ -96,6 +96,8 @@ class ModelRunner:
                 f"{type(model).__name__} runs an exported graph: precision and compile apply "
                 f"to PyTorch models only (export in the precision you need)"
             )
+        if compile and _device_type(device) == "cpu":
+            _require_cpp_compiler()
         self.model = model
         self.conventions = model.conventions
         self.precision = precision
@@ -122,6 +124,19 @@ def _is_torch_model(model) -> bool:
     from .deploy.onnx_runtime import OnnxRestorer
 
     return not isinstance(model, OnnxRestorer)
+
+
+def _require_cpp_compiler() -> None:
+    """torch.compile turns CPU graphs into C++; say so now rather than at the first batch."""
+    import os
+    import shutil
+
+    candidates = (os.environ.get("CXX"), "g++", "clang++", "c++")
+    if not any(name and shutil.which(name) for name in candidates):
+        raise ValueError(
+            "compile on a CPU needs a C++ compiler (g++ or clang++ on PATH, or $CXX); "
+            "install one or run without compile"
+        )
 
 
 def _compile(model):

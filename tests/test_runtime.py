@@ -144,6 +144,14 @@ def test_cli_refuses_fp16_on_cpu(tiny_checkpoint, tmp_path, capsys):
     assert not (tmp_path / "out" / "face.png").exists()
 
 
+def test_compile_on_cpu_without_a_compiler_is_refused_up_front(tiny_model, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.raises(ValueError, match="needs a C\\+\\+ compiler"):
+        ModelRunner(tiny_model, compile=True)
+    assert not ModelRunner(tiny_model).compiled  # eager runs need none
+
+
 @pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_model_matches_eager_and_pads_to_one_graph(tiny_model):
     from torch._dynamo.utils import counters
