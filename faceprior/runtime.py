@@ -81,7 +81,8 @@ class ModelRunner:
 
     ``compile``: ``torch.compile`` with weight freezing (constant-folded, prepacked
     convolution weights, fused element-wise kernels). The first batch pays the compilation
-    (about 40 s for GPEN-BFR-512 on 2 CPU cores); every batch is then padded to
+    (20-90 s for the released models on 2 CPU cores, under 10 s once PyTorch's disk
+    cache holds the kernels); every batch is then padded to
     ``batch_size`` so that a photo's last, smaller batch does not compile a second graph.
     """
 
