@@ -82,9 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=("fp32", "bf16", "fp16"),
         default="fp32",
-        help="arithmetic of the restoration model: fp32 (default), bf16 (about 1.5x faster on "
-        "CPUs with AVX512-BF16/AMX and on GPUs, about 50 dB from the fp32 output for "
-        "GPEN-BFR-512) or fp16 (GPUs only); see benchmarks/README.md",
+        help="arithmetic of the restoration model: fp32 (default), bf16 (1.3-1.5x faster on "
+        "CPUs with AVX512-BF16/AMX, 3-5x with --compile, and for GPUs; outputs 44-55 dB "
+        "from fp32's) or fp16 (GPUs only); see benchmarks/README.md",
     )
     model.add_argument(
         "--compile",
