@@ -167,3 +167,14 @@ def test_compiled_model_matches_eager_and_pads_to_one_graph(tiny_model):
         assert got.shape == (count, 3, 64, 64)
         torch.testing.assert_close(got, eager(faces), atol=1e-4, rtol=1e-4)
     assert counters["stats"]["unique_graphs"] == 1, "padding should keep one compiled graph"
+
+
+def test_restorer_turns_memory_reuse_on_unless_told_not_to(tiny_checkpoint, monkeypatch):
+    import faceprior.runtime
+
+    calls = []
+    monkeypatch.setattr(faceprior.runtime, "reuse_freed_memory", lambda: calls.append(1))
+    faceprior.FaceRestorer(tiny_checkpoint, reuse_memory=False)
+    assert calls == []
+    faceprior.FaceRestorer(tiny_checkpoint)
+    assert calls == [1]
