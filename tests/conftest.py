@@ -42,3 +42,17 @@ def load_parity_pack(name: str):
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's model cache from tests."""
     monkeypatch.setenv("FACEPRIOR_HOME", str(tmp_path_factory.mktemp("faceprior-home")))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Toy-sized ops gain nothing from threads, and lose a lot on a busy machine.
+
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -32,14 +32,7 @@ from faceprior.models.psfrgan.spectral import SpectralConv2d
 from faceprior.models.registry import detect_architecture
 from faceprior.models.restorer import RestorerOptions
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Toy-sized ops gain nothing from threads, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_parsenet(seed: int = 0) -> ParseNet:

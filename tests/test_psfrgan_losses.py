@@ -16,13 +16,7 @@ from faceprior.train.losses.psfrgan import (
     region_style_distance,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def halves_mask(batch: int = 2, size: int = 32) -> torch.Tensor:

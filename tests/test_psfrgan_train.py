@@ -24,12 +24,7 @@ GENERATOR = {"out_size": SIZE, "min_feat_size": 8, "ch_range": [8, 16]}
 DISCRIMINATOR = {"base_channels": 8, "n_layers": 1, "num_scales": 3, "max_channels": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
