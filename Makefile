@@ -16,6 +16,7 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check faceprior tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 DEMO_INPUT ?= ../shared/data/faces/whole/facexlib/test.jpg
@@ -30,6 +31,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check faceprior tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m ruff format --check faceprior tests benchmarks
 
 clean:

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).parent / "results"
+# A run writes its records into benchmarks/results/local/ (git-ignored), so that trying a
+# benchmark never edits the committed results; FACEPRIOR_BENCH_RESULTS=benchmarks/results
+# records a run that is meant to be committed.
+RESULTS = Path(
+    os.environ.get("FACEPRIOR_BENCH_RESULTS") or Path(__file__).parent / "results" / "local"
+)
 
 
 def machine() -> dict:
@@ -60,7 +65,7 @@ def time_call(fn, repeats: int, warmup: int = 1) -> float:
 
 
 def save(name: str, record: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     record = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), **record}
     path = RESULTS / f"{name}.jsonl"
     with open(path, "a") as handle:

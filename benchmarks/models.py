@@ -41,10 +41,10 @@ MODELS = (
     "gpen-offline-128",
 )
 DEFAULT_MODELS = ("gpen-bfr-256", "gpen-bfr-512", "psfrgan", "panini-mfr", "mmrb-gan-512")
-# official: the official op formulation (reference_ops.py) with glibc's default malloc, as the
-# official code runs; fp32-malloc: faceprior's ops without memory reuse; the rest reuse memory
-# (faceprior.runtime.reuse_freed_memory, as the pipeline does); -compile: torch.compile with
-# weight freezing; onnx: the `faceprior export` graph in ONNX Runtime (fp32).
+# official: the official op formulation (the StyleGAN2 layers' impl="ref") with glibc's default
+# malloc, as the official code runs; fp32-malloc: faceprior's ops without memory reuse; the
+# rest reuse memory (faceprior.runtime.reuse_freed_memory, as the pipeline does); -compile:
+# torch.compile with weight freezing; onnx: the `faceprior export` graph in ONNX Runtime (fp32).
 VARIANTS = ("official", "fp32-malloc", "fp32", "bf16", "fp32-compile", "bf16-compile", "onnx")
 DEFAULT_VARIANTS = ("official", "fp32-malloc", "fp32", "bf16", "bf16-compile", "onnx")
 
@@ -124,8 +124,8 @@ def measure(
     import contextlib
 
     import torch
-    from reference_ops import use_reference_ops
 
+    from faceprior.models.stylegan2.layers import implementation
     from faceprior.runtime import ModelRunner, reuse_freed_memory
 
     if variant not in ("official", "fp32-malloc"):
@@ -135,7 +135,7 @@ def measure(
     precision = "bf16" if variant.startswith("bf16") else "fp32"
     result = {"model": name, "variant": variant, "device": device}
     if variant == "onnx":
-        from faceprior.api import load_restoration_model
+        from faceprior.models.loading import load_restoration_model
 
         model = load_restoration_model(onnx)
     # Peak memory: the largest resident size while running the batches so far (they grow),
@@ -143,7 +143,7 @@ def measure(
     baseline = current_rss_mb()
 
     def ops():
-        return use_reference_ops() if variant == "official" else contextlib.nullcontext()
+        return implementation(network, "ref") if variant == "official" else contextlib.nullcontext()
 
     generator = torch.Generator().manual_seed(1)
     runners = {}

@@ -5,8 +5,11 @@ of a training face), cut with the MANIFEST crop and resized to --size, is degrad
 GFPGAN/GPEN recipe and a fixed seed (face i uses ``default_rng([seed, i])``). Each model
 restores the degraded faces exactly as the training task fed them (bilinear resize back to
 --size, as GPEN's recipe does); the table also scores the same degraded faces brought back
-with bicubic instead, the usual "no restoration" baseline. Metrics: PSNR/SSIM (RGB and Y),
-MobileFaceNet identity cosine and angle, and LPIPS when --lpips-* weight files are given.
+with bicubic instead, the usual "no restoration" baseline. Metrics (``--metrics``): PSNR/SSIM
+(RGB and Y), ShiftTolerant-LPIPS, identity cosine with MobileFaceNet and with dlib's ResNet
+descriptor (plus dlib's distance), NIQE with the MATLAB model, FID against the ground-truth
+set (only from --fid-min-faces faces on: below that its covariance estimate is meaningless),
+and LPIPS when --lpips-alex-backbone is given. Restoration time is reported in seconds per face.
 
   python benchmarks/offline_model.py --model gpen=faceprior/weights/gpen-offline-128.safetensors \\
       --model unet=runs/unet_offline_128/export/generator.safetensors
@@ -52,7 +55,13 @@ def parse_args() -> argparse.Namespace:
         default=SHARED / "data/weights/mobilefacenet_casia_068.ckpt",
     )
     parser.add_argument("--lpips-alex-backbone", type=Path)
-    parser.add_argument("--lpips-alex-linear", type=Path)
+    parser.add_argument(
+        "--metrics",
+        default="psnr,ssim,stlpips_alex,identity,identity_dlib,niqe,fid,lpips_alex",
+        help="comma-separated metrics of `faceprior evaluate`",
+    )
+    parser.add_argument("--fid-min-faces", type=int, default=50, help="no FID below this")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--work", type=Path, help="folder for the face images (default: temp)")
     parser.add_argument("--name", default="offline_model", help="results file stem")
     return parser.parse_args()
@@ -88,39 +97,52 @@ def degrade(args: argparse.Namespace, work: Path) -> list[str]:
 
 
 @torch.no_grad()
-def restore(model: str, work: Path, label: str, batch_size: int) -> None:
+def restore(model: str, work: Path, label: str, batch_size: int) -> float:
+    """Restore every degraded face; return the seconds per face (network time only)."""
+    import time
+
     from faceprior import load_restoration_model
     from faceprior.io.images import read_image, write_image
     from faceprior.metrics.evaluation import list_images
 
     network = load_restoration_model(model)
     files = list(list_images(work / "input-bilinear").items())
+    seconds = 0.0
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         faces = np.stack([read_image(path).pixels for _, path in chunk])
         batch = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
+        began = time.perf_counter()
         restored = network(batch).clamp(-1, 1)
+        seconds += time.perf_counter() - began
         pixels = ((restored + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
         for (name, _), image in zip(chunk, pixels, strict=True):
             write_image(work / "restored" / label / f"{name}.png", np.ascontiguousarray(image))
+    return seconds / len(files)
 
 
 def main() -> int:
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from faceprior.metrics.evaluation import evaluate_folders
     from faceprior.metrics.registry import MetricOptions
 
     models = dict(item.split("=", 1) for item in args.model)
     work = args.work or Path(tempfile.mkdtemp(prefix="faceprior-offline-"))
     names = degrade(args, work)
+    seconds = {}
     for label, model in models.items():
         print(f"restoring {len(names)} faces with {label} ({model})")
-        restore(model, work, label, args.batch_size)
+        seconds[label] = restore(model, work, label, args.batch_size)
     options = MetricOptions(
-        identity_weights=args.identity_weights,
-        lpips_alex_backbone=args.lpips_alex_backbone,
-        lpips_alex_linear=args.lpips_alex_linear,
+        identity_weights=args.identity_weights, lpips_alex_backbone=args.lpips_alex_backbone
     )
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    skipped = {}
+    if "fid" in metrics and len(names) < args.fid_min_faces:
+        metrics.remove("fid")
+        skipped["fid"] = f"{len(names)} faces, fewer than --fid-min-faces {args.fid_min_faces}"
     folders = {
         "input (bicubic)": work / "input-bicubic",
         "input (bilinear)": work / "input-bilinear",
@@ -129,15 +151,19 @@ def main() -> int:
     rows, missing = {}, {}
     for label, folder in folders.items():
         evaluation = evaluate_folders(
-            folder, work / "gt", options, ["psnr", "ssim", "identity", "lpips_alex"]
+            folder, work / "gt", options, metrics, cache_dir=work / "fid-cache", progress=True
         )
-        rows[label] = evaluation.means()
-        missing = evaluation.missing
+        rows[label] = {**evaluation.means(), **evaluation.dataset}
+        if label in seconds:
+            rows[label]["s/face"] = seconds[label]
+        missing = {**evaluation.missing, **skipped}
         print(label, {k: round(v, 4) for k, v in rows[label].items()})
-    columns = list(next(iter(rows.values())))
+    columns = list(dict.fromkeys(c for values in rows.values() for c in values))
     table = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     table += [
-        f"| {label} | " + " | ".join(f"{values[c]:.4f}" for c in columns) + " |"
+        f"| {label} | "
+        + " | ".join(f"{values[c]:.4f}" if c in values else "-" for c in columns)
+        + " |"
         for label, values in rows.items()
     ]
     table += [f"\n`{name}` not computed: {reason}" for name, reason in missing.items()]
@@ -147,11 +173,12 @@ def main() -> int:
         "seed": args.seed,
         "degradation": "gpen",
         "models": models,
+        "metrics": metrics,
         "mean": rows,
         "missing": missing,
         "machine": machine(),
     }
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / f"{args.name}.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))

@@ -3,7 +3,8 @@
 The public API is imported lazily so that ``import faceprior`` does not load torch:
 
 - :func:`load_model` -- an official or faceprior checkpoint, or a zoo name, as a network;
-- :func:`restore` and :class:`FaceRestorer` -- the photo pipeline.
+- :func:`restore` and :class:`FaceRestorer` -- the photo pipeline;
+- :func:`restore_folder` -- files, folders and globs of photos, with a report.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ _LAZY = {
     "save_model": "faceprior.api",
     "restore": "faceprior.pipeline",
     "FaceRestorer": "faceprior.pipeline",
+    "restore_folder": "faceprior.folders",
 }
 
 __all__ = ["__version__", *_LAZY]

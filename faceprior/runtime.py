@@ -10,6 +10,8 @@ import contextlib
 import ctypes
 import platform
 
+from .errors import ArgumentError
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 # glibc mallopt parameters (malloc.h)
@@ -51,9 +53,11 @@ def reuse_freed_memory() -> bool:
 def check_precision(precision: str, device) -> None:
     """Refuse precisions a device cannot run well, before any model is loaded."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ArgumentError("precision", f"must be one of {PRECISIONS}, got {precision!r}")
     if precision == "fp16" and _device_type(device) == "cpu":
-        raise ValueError("fp16 is for GPUs; on a CPU use bf16 (fast on CPUs with AVX512-BF16/AMX)")
+        raise ArgumentError(
+            "precision", "fp16 is for GPUs; on a CPU use bf16 (fast on CPUs with AVX512-BF16/AMX)"
+        )
 
 
 def autocast(precision: str, device) -> contextlib.AbstractContextManager:
@@ -93,9 +97,10 @@ class ModelRunner:
         device = "cpu" if device is None else device.device
         check_precision(precision, device)
         if (precision != "fp32" or compile) and not _is_torch_model(model):
-            raise ValueError(
-                f"{type(model).__name__} runs an exported graph: precision and compile apply "
-                f"to PyTorch models only (export in the precision you need)"
+            raise ArgumentError(
+                "precision",
+                f"and compile apply to PyTorch models only; {type(model).__name__} runs an "
+                f"exported graph (export it in the precision you need)",
             )
         if compile and _device_type(device) == "cpu":
             _require_cpp_compiler()
@@ -122,7 +127,7 @@ class ModelRunner:
 
 
 def _is_torch_model(model) -> bool:
-    from .deploy.onnx_runtime import OnnxRestorer
+    from .models.onnx import OnnxRestorer
 
     return not isinstance(model, OnnxRestorer)
 
@@ -134,9 +139,10 @@ def _require_cpp_compiler() -> None:
 
     candidates = (os.environ.get("CXX"), "g++", "clang++", "c++")
     if not any(name and shutil.which(name) for name in candidates):
-        raise ValueError(
-            "compile on a CPU needs a C++ compiler (g++ or clang++ on PATH, or $CXX); "
-            "install one or run without compile"
+        raise ArgumentError(
+            "compile",
+            "on a CPU needs a C++ compiler (g++ or clang++ on PATH, or $CXX); "
+            "install one or run without compile",
         )
 
 

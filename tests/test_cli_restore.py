@@ -82,7 +82,8 @@ def test_folder_end_to_end(tmp_path, inputs, tiny_gpen, capsys):
     assert len(status["wide.png"]["faces"]) == 1
     assert len(list((out / "faces").glob("group_face*_restored.png"))) == 4
     assert report["summary"] == {
-        "images": 4, "restored": 2, "skipped": 0, "failed": 2, "faces": 5
+        "images": 4, "restored": 2, "skipped": 0, "failed": 2, "faces": 5, "face_errors": 0,
+        "ignored": 0, "interrupted": False, "earlier_runs": 0,
     }  # fmt: skip
     assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
 

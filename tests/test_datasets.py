@@ -1,4 +1,4 @@
-"""Face datasets, pair datasets and DDP sharding."""
+"""Face datasets and pair datasets."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from faceprior.data.datasets import (
     read_image,
 )
 from faceprior.data.degradations import build_degradation
-from faceprior.data.sharding import ShardSampler, shard_indices
 
 
 def _write(path, image_u8) -> None:
@@ -163,11 +162,10 @@ def test_synthetic_lq_size_resizes_the_lq():
 
 def test_dataloader_workers_reproduce_direct_indexing():
     dataset = SyntheticPairDataset(_Faces(6), build_degradation("gpen"), seed=11)
-    sampler = ShardSampler(len(dataset), rank=1, world_size=2, seed=5)
+    sampler = [5, 1, 3, 0]
     loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2, sampler=sampler)
     batches = list(loader)
-    indices = [int(i) for batch in batches for i in batch["index"]]
-    assert sorted(indices) == sorted(shard_indices(6, 1, 2, 5, 0, pad=True).tolist())
+    assert [int(i) for batch in batches for i in batch["index"]] == sampler
     for batch in batches:
         for row, index in enumerate(batch["index"]):
             assert torch.equal(batch["lq"][row], dataset[int(index)]["lq"])
@@ -190,35 +188,3 @@ def test_paired_folders_match_by_stem_and_resize(tmp_path):
     (tmp_path / "hq" / "x.png").unlink()
     with pytest.raises(ValueError, match=r"1 LQ without HQ \['x'\]"):
         PairedFolderDataset(tmp_path / "lq", tmp_path / "hq")
-
-
-@pytest.mark.parametrize(("n", "world_size"), [(10, 1), (10, 3), (7, 4), (2, 3), (0, 2)])
-def test_shards_cover_every_index_exactly_once(n, world_size):
-    shards = [shard_indices(n, rank, world_size, seed=1, epoch=2) for rank in range(world_size)]
-    merged = np.concatenate(shards)
-    assert sorted(merged.tolist()) == list(range(n))
-    assert max(map(len, shards)) - min(map(len, shards)) <= 1
-
-
-def test_padded_shards_are_equal_and_miss_nothing():
-    shards = [shard_indices(10, rank, 4, seed=1, epoch=0, pad=True) for rank in range(4)]
-    assert {len(s) for s in shards} == {3}
-    assert set(np.concatenate(shards).tolist()) == set(range(10))
-
-
-def test_shards_are_deterministic_and_reshuffle_per_epoch():
-    a = shard_indices(100, 1, 2, seed=7, epoch=3)
-    assert np.array_equal(a, shard_indices(100, 1, 2, seed=7, epoch=3))
-    assert not np.array_equal(a, shard_indices(100, 1, 2, seed=7, epoch=4))
-    assert not np.array_equal(a, shard_indices(100, 1, 2, seed=8, epoch=3))
-    assert shard_indices(7, 1, 3, seed=7, epoch=3, shuffle=False).tolist() == [1, 4]
-    with pytest.raises(ValueError):
-        shard_indices(5, 2, 2, seed=0, epoch=0)
-
-
-def test_shard_sampler_follows_set_epoch():
-    sampler = ShardSampler(9, rank=0, world_size=2, seed=3)
-    first = list(sampler)
-    assert len(sampler) == 5 and first == shard_indices(9, 0, 2, 3, 0, pad=True).tolist()
-    sampler.set_epoch(1)
-    assert list(sampler) != first

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 
@@ -333,11 +332,10 @@ def test_panini_sr16_reproduces_the_official_64px_inputs():
 
 
 def _degrade(*argv: str) -> int:
-    from faceprior.commands import degrade
+    """Runs `faceprior degrade` through the CLI's error boundary, as a user would."""
+    from faceprior.cli import main
 
-    parser = argparse.ArgumentParser()
-    degrade.add_arguments(parser)
-    return degrade.run(parser.parse_args([str(a) for a in argv]))
+    return main(["degrade", *(str(a) for a in argv)])
 
 
 def test_degrade_is_registered():

@@ -128,7 +128,7 @@ def test_zoo_names_resolve_through_the_cache(server, monkeypatch):
     import torch
 
     import faceprior
-    from faceprior.hub import zoo
+    from faceprior.models import loading
     from faceprior.models.gpen import FullGenerator
 
     network = FullGenerator(64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.25)
@@ -136,6 +136,6 @@ def test_zoo_names_resolve_through_the_cache(server, monkeypatch):
     target = download.cached_path(entry)
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.save(network.state_dict(), target)
-    monkeypatch.setattr(zoo, "entries", partial(lambda e: {e.name: e}, entry))
+    monkeypatch.setattr(loading, "entries", partial(lambda e: {e.name: e}, entry))
     loaded = faceprior.load_model("test-model")
     assert loaded.arguments == network.arguments

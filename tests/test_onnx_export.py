@@ -87,16 +87,16 @@ def test_export_command_refuses_a_graph_outside_the_tolerance(tiny_gpen, tmp_pat
 
 def test_export_command_bakes_options_and_refuses_misplaced_ones(tmp_path, capsys):
     from faceprior.cli import main
-    from faceprior.deploy.onnx_runtime import load_onnx_restorer
+    from faceprior.models.onnx import load_onnx_restorer
 
     torch.manual_seed(0)
     source = faceprior.save_model(tiny_network("panini-sr"), tmp_path / "panini.safetensors")
     target = tmp_path / "panini.onnx"
     assert main(["export", str(source), "-o", str(target), "--fidelity", "0.25"]) == 0
-    assert load_onnx_restorer(target).baked_options == {"fidelity": 0.25}
+    assert load_onnx_restorer(target).baked_options() == {"fidelity": 0.25}
     code = main(["export", str(source), "-o", str(tmp_path / "x.onnx"), "--parsing-model", "p"])
     assert code == 2
-    assert "parsing_model is not supported" in capsys.readouterr().err
+    assert "--parsing-model is not supported" in capsys.readouterr().err
 
 
 # --- every restoration architecture ---------------------------------------------------------
@@ -166,7 +166,7 @@ def test_psfrgan_graph_parses_the_faces_itself(tmp_path):
     assert stored <= sum(p.numel() for p in restorer.parameters())
     assert not any("effective_weight" in vars(m) for m in restorer.modules())  # method again
     exported = faceprior.load_restoration_model(report.path)
-    assert exported.baked_options == {
+    assert exported.baked_options() == {
         "parser": "psfrgan-parsenet",
         "parser_arguments": restorer.parser.arguments,
     }
@@ -186,7 +186,7 @@ def test_panini_fidelity_is_baked_into_the_graph_and_recorded(tmp_path):
         restorer = tiny_restorer("panini-sr", RestorerOptions(fidelity=fidelity))
         path = export_restorer(restorer, tmp_path / f"sr-{fidelity}.onnx").path
         exported = faceprior.load_restoration_model(path)
-        assert exported.baked_options == {"fidelity": fidelity}
+        assert exported.baked_options() == {"fidelity": fidelity}
         outputs[fidelity] = exported(faces)
         with torch.no_grad():
             assert (outputs[fidelity] - restorer(faces)).abs().max() < TOLERANCE
@@ -209,7 +209,7 @@ def test_export_options_choose_what_a_saved_model_bakes_in(tmp_path):
         options = RestorerOptions(fidelity=fidelity)
         path = export_restorer(str(saved), tmp_path / f"{fidelity}.onnx", options=options).path
         exported = faceprior.load_restoration_model(path)
-        assert exported.baked_options == {"fidelity": fidelity}
+        assert exported.baked_options() == {"fidelity": fidelity}
         outputs.append(exported(faces))
     assert (outputs[0] - outputs[1]).abs().max() > 1e-2
     restorer = faceprior.load_restoration_model(saved)

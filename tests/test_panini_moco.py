@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from faceprior.models.panini.moco import (
-    PAIR_SIZE,
-    DegradationPairDataset,
-    MoCo,
-    info_nce_loss,
-    positive_accuracy,
-)
+from faceprior.data.pairs import PAIR_SIZE, DegradationPairDataset
+from faceprior.models.panini.moco import MoCo, info_nce_loss, positive_accuracy
 
 SIZE = 16  # the DRE is fully convolutional; small images keep these tests fast
 

@@ -8,11 +8,10 @@ import pytest
 import torch
 from conftest import load_parity_pack, shared_path
 
+from faceprior.errors import UnknownNameError
 from faceprior.face.detection import load_detector
 from faceprior.face.nms import nms
 from faceprior.face.retinaface import (
-    CONFIGS,
-    RetinaFace,
     RetinaFaceDetector,
     decode_detections,
     load_retinaface,
@@ -20,6 +19,7 @@ from faceprior.face.retinaface import (
     select_detections,
 )
 from faceprior.hub.checkpoint import CheckpointError, save_safetensors
+from faceprior.models.retinaface import CONFIGS, RetinaFace
 
 WEIGHTS = "data/weights/retinaface_mobilenet0.25_Final.pth"
 PARITY_VIS_THRESHOLD = 0.6  # detect.py draws (and the pack stores) rows scoring >= 0.6
@@ -188,7 +188,7 @@ def test_checkpoint_wrappers_and_errors(tmp_path):
     torch.save(broken, tmp_path / "broken.pth")
     with pytest.raises(CheckpointError, match="fpn.merge1.0.weight"):
         load_retinaface(tmp_path / "broken.pth", "retinaface-mobilenet0.25")
-    with pytest.raises(ValueError, match="unknown face detector"):
+    with pytest.raises(UnknownNameError, match="unknown face detector"):
         load_detector("no-such-detector", weights=str(path))
 
 

@@ -67,7 +67,9 @@ def test_small_faces_go_through_the_small_model(models, detector, photo):
     big, small = models
 
     def run(model, **options):
-        restorer = FaceRestorer(model, detector=detector, batch_size=2, **options)
+        restorer = FaceRestorer(
+            model, detector=detector, batch_size=2, color_match="none", **options
+        )
         return restorer, restorer.restore(photo)
 
     restorer, mixed = run(big, small_model=small, small_face_size=THRESHOLD)
@@ -138,4 +140,4 @@ def test_cli_records_the_model_per_face(tmp_path, models, capsys):
     assert main(["restore", *common, "--quiet", "--small-face-size", "75"]) == 2
     assert "needs a small_model" in capsys.readouterr().err
     code = main(["restore", *common, "--quiet", "--small-model", small, "--small-face-size", "-5"])
-    assert code == 2 and "small_face_size must be >= 0" in capsys.readouterr().err
+    assert code == 2 and "--small-face-size must be >= 0" in capsys.readouterr().err

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the degradations")
     parser.add_argument("--limit", type=int, help="use only the first N HQ faces (sorted)")
-    parser.add_argument("--out", type=Path, required=True, help="benchmark folder")
+    parser.add_argument("-o", "--output", dest="out", type=Path, help="benchmark folder (required)")
+    parser.add_argument("--out", dest="out", type=Path, help=argparse.SUPPRESS)
     add_metric_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -88,39 +89,32 @@ def restore_folder(model: str, lq: Path, out: Path, device: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import sys
 
+    from ..checks import number
+    from ..errors import ArgumentError, InputError, OutputError
     from ..io.images import atomic_write_bytes, write_image
     from ..metrics.evaluation import evaluate_folders, list_images, load_rgb
     from ..metrics.plot import bar_chart
     from ..metrics.report import format_value, write_report
     from .evaluate import metric_options, parse_metrics
 
+    if args.out is None:
+        raise ArgumentError("out", "is required (the benchmark folder)")
     labels = [model_label(m) for m in args.models]
     if len(set(labels)) != len(labels) or "input" in labels:
-        print(
-            f"error: models need distinct names other than 'input', got {labels}", file=sys.stderr
-        )
-        return 2
+        raise ArgumentError("models", f"need distinct names other than 'input', got {labels}")
     out = args.out.resolve()
     if out == args.hq.resolve() or args.hq.resolve() in out.parents:
-        print("error: --out must not be inside --hq", file=sys.stderr)
-        return 2
-    if args.limit is not None and args.limit < 1:
-        print("error: --limit must be >= 1", file=sys.stderr)
-        return 2
+        raise OutputError(f"{args.out}: the benchmark folder must not be inside --hq")
+    if args.limit is not None:
+        number("limit", args.limit, 1, integer=True)
     try:
         degrade_folder(args.hq, out / "data", args.preset, args.seed, args.limit)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError) as error:  # the HQ folder's problems are the user's
+        raise InputError(str(error)) from None
     for model, label in zip(args.models, labels, strict=True):
         print(f"restoring with {model}")
-        try:
-            restore_folder(model, out / "data" / "lq", out / "restored" / label, args.device)
-        except (ValueError, RuntimeError, FileNotFoundError) as error:
-            print(f"error: {model}: {error}", file=sys.stderr)
-            return 2
+        restore_folder(model, out / "data" / "lq", out / "restored" / label, args.device)
     size = args.size
     if size is None:
         first = load_rgb(next(iter(list_images(out / "data" / "gt").values())))

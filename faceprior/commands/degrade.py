@@ -4,8 +4,10 @@ Writes OUT/lq/<name>.png, OUT/hq/<name>.png (the resized HQ after any flip or gr
 drew) and OUT/manifest.json with the recipe settings and the parameters drawn for every image,
 which replay it exactly (Degradation.apply). Image i is degraded with the generator
 numpy.random.default_rng([seed, i]) over the sorted file list, so the same command gives the
-same bytes. OUT must be new or empty and may not overlap the input folder; every file is
-written atomically. PNG keeps the recipe's JPEG artefacts unchanged.
+same bytes. OUT must be new, empty or left by a stopped run (no manifest.json yet), and may
+not overlap the input folder; every file is written atomically. An unreadable input is
+reported, listed under "failed" in the manifest and skipped (exit status 1). PNG keeps the
+recipe's JPEG artefacts unchanged.
 
 example:
   faceprior degrade faces/ -o bench/ --preset psfrgan --size 512 --seed 0
@@ -60,9 +62,17 @@ def _check_folders(hq_dir, output) -> str | None:
     source, target = hq_dir.resolve(), output.resolve()
     if target == source or source in target.parents or target in source.parents:
         return f"refusing to write into or around the input folder: {output} overlaps {hq_dir}"
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        return f"output {output} exists and is not an empty folder"
+    if output.exists() and not output.is_dir():
+        return f"output {output} exists and is not a folder"
+    if output.is_dir() and not _is_partial_run(output):
+        return f"output {output} exists and is neither empty nor an unfinished degrade run"
     return None
+
+
+def _is_partial_run(output) -> bool:
+    """An empty folder, or one that a stopped run left: lq/ and hq/ but no manifest.json."""
+    names = {path.name for path in output.iterdir()}
+    return names <= {"lq", "hq"}
 
 
 def _write_atomic(path, data: bytes) -> None:
@@ -101,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from faceprior import __version__
     from faceprior.data.datasets import FaceFolderDataset, SyntheticPairDataset, list_images
     from faceprior.data.degradations import build_degradation
+    from faceprior.errors import InputError
 
     hq_dir, output = Path(args.hq_dir), Path(args.output)
     problem = _check_folders(hq_dir, output)
@@ -116,25 +127,26 @@ def run(args: argparse.Namespace) -> int:
         if not paths:
             problem = f"no images in {hq_dir}"
     if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise InputError(problem)
 
     faces = FaceFolderDataset(paths, args.size, crop_box=args.crop_box)
     pairs = SyntheticPairDataset(faces, degradation, seed=args.seed)
     names = [p.relative_to(hq_dir).with_suffix("").as_posix().replace("/", "__") for p in paths]
     clashes = sorted(name for name, count in Counter(names).items() if count > 1)
     if clashes:
-        print(f"error: several inputs would be written as {clashes[:5]}", file=sys.stderr)
-        return 2
+        raise InputError(f"several inputs would be written as {clashes[:5]}")
     (output / "lq").mkdir(parents=True, exist_ok=True)
     (output / "hq").mkdir(exist_ok=True)
-    items = []
+    items, failed = [], []
     for index in tqdm(range(len(pairs)), desc=f"degrade ({args.preset})", unit="img"):
         try:
             lq, hq, params = pairs.sample(index)
-        except ValueError as error:
-            print(f"error: {paths[index]}: {error}", file=sys.stderr)
-            return 1
+        except (ValueError, OSError) as error:  # one unreadable face must not stop the set
+            tqdm.write(f"faceprior degrade: skipped {paths[index]}: {error}", file=sys.stderr)
+            failed.append(
+                {"source": paths[index].relative_to(hq_dir).as_posix(), "error": str(error)}
+            )
+            continue
         _write_atomic(output / "lq" / f"{names[index]}.png", _png(lq))
         _write_atomic(output / "hq" / f"{names[index]}.png", _png(hq))
         items.append(
@@ -156,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
         "rng": "numpy.random.default_rng([seed, index])",
         "degradation": degradation.config(),
         "items": items,
+        "failed": failed,
     }
     _write_atomic(output / "manifest.json", json.dumps(manifest, indent=1).encode("utf-8"))
     print(f"wrote {len(items)} LQ/HQ pairs and manifest.json to {output}")
-    return 0
+    return 1 if failed else 0

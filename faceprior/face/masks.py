@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-# GPEN's paste-back rectangle (shared/specs/gpen.md §4.4) is drawn on a 512-pixel crop: a band
+# GPEN's paste-back rectangle (official face_enhancement.py) is drawn on a 512-pixel crop: a band
 # of 26 px along every side is cleared, then the edge is feathered by two Gaussian blurs of
 # sigma 4 (one of sigma 5.7). Here the numbers are fractions of the crop side, so they scale
 # with the face. The feather is widened to sigma 12/512, because GPEN's edge stays visible as a
@@ -59,6 +59,42 @@ class RectangleMask:
         return np.broadcast_to(self._cache[size], faces.shape[:3]).copy()
 
 
+# The face-shaped mask: an ellipse through forehead, cheeks and chin, measured from the five
+# landmarks in units of the eye-to-mouth distance (vertical) and the eye distance (horizontal),
+# so it fits any template, pose roll and face size. It stays inside the face outline: what the
+# crop re-synthesises around the face (background, hair, ears) is never pasted.
+FOREHEAD = 0.95  # top of the ellipse above the eyes, in eye-to-mouth distances
+CHIN = 0.9  # bottom below the mouth, in eye-to-mouth distances
+HALF_WIDTH = 0.98  # half-width, in eye distances (cheek to cheek is about two)
+FACE_FEATHER = 0.3  # the mask falls from 1 to 0 over this outer fraction of the radius
+
+
+def face_shape_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """A soft ellipse covering the face for a ``size`` x ``size`` crop, (size, size) float32.
+
+    ``landmarks`` (5, 2) are the face's points in crop pixels (eyes, nose, mouth corners).
+    The edge is a smoothstep over the outer :data:`FACE_FEATHER` of the radius, so the
+    transition is as wide as the face is large and no seam can show.
+    """
+    points = np.asarray(landmarks, np.float64)
+    eyes, mouth = points[:2].mean(axis=0), points[3:].mean(axis=0)
+    down = mouth - eyes
+    eye_to_mouth = max(float(np.hypot(*down)), 1e-6)
+    down /= eye_to_mouth
+    across = np.array([down[1], -down[0]])
+    top = eyes - down * FOREHEAD * eye_to_mouth
+    bottom = mouth + down * CHIN * eye_to_mouth
+    centre = (top + bottom) / 2
+    half_height = float(np.hypot(*(bottom - top))) / 2
+    half_width = HALF_WIDTH * max(float(np.hypot(*(points[1] - points[0]))), 1e-6)
+    grid = np.arange(size, dtype=np.float64)
+    dx, dy = grid[None, :] - centre[0], grid[:, None] - centre[1]
+    along = (dx * down[0] + dy * down[1]) / half_height
+    side = (dx * across[0] + dy * across[1]) / half_width
+    t = np.clip((1.0 - np.sqrt(along**2 + side**2)) / FACE_FEATHER, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
 # GPEN's parsing-mask feather (two blurs of sigma 4 on 512 px, i.e. one of 4 * sqrt(2)): the
 # mask follows the face outline, so a narrow feather keeps the restored hair edge crisp.
 PARSING_SIGMA = 4 * np.sqrt(2.0) / 512
@@ -67,7 +103,7 @@ PARSING_SIGMA = 4 * np.sqrt(2.0) / 512
 class ParsingMask:
     """Face, hair, neck and accessories found by a face parser (PSFR-GAN's ParseNet).
 
-    As GPEN's ``FaceParse`` mask (shared/specs/gpen.md §4.4): background, hat and cloth are
+    As GPEN's ``FaceParse`` mask (official face_enhancement.py): background, hat and cloth are
     left out, a band along the crop's sides is cleared and the edge is feathered, with the
     pixel numbers scaled to the crop. ``parser``: zoo name or path of a ParseNet checkpoint,
     or a loaded one; ``None`` is the official PSFR-GAN parser from the zoo.

@@ -46,10 +46,25 @@ class PasteCanvas:
         self._coverage = np.zeros((height, width), np.float32)
         self._touched = (width, height, 0, 0)  # union of the faces' rectangles: x0, y0, x1, y1
 
-    def add(self, face: np.ndarray, mask: np.ndarray, crop_to_canvas: np.ndarray) -> None:
-        """Add one face (S, S, 3) with its mask (S, S), warped by ``crop_to_canvas`` (2, 3)."""
+    def add(
+        self,
+        face: np.ndarray,
+        mask: np.ndarray,
+        crop_to_canvas: np.ndarray,
+        strength: float = 1.0,
+        keep_detail: bool = False,
+    ) -> None:
+        """Add one face (S, S, 3) with its mask (S, S), warped by ``crop_to_canvas`` (2, 3).
+
+        ``strength`` scales this face's share against the photo (0: the photo, 1: the face).
+        ``keep_detail``: where the face lands larger than the model's resolution, keep the
+        photo's finer detail where it is sharper (:mod:`faceprior.face.detail`).
+        """
         import cv2
 
+        from .detail import keep_sharper_detail
+
+        scale = paste_scale(crop_to_canvas)
         face, mask, matrix = _prefilter(face, mask, crop_to_canvas)
         size = face.shape[0]
         low, high = -0.5, size - 0.5  # outer pixel edges in index coordinates
@@ -69,11 +84,22 @@ class PasteCanvas:
             mask, shifted, roi, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
         weight = np.clip(weight, 0.0, 1.0)
+        if keep_detail:
+            # Only where the mask reaches: a selfie's crop is far larger than its face.
+            rows, columns = (
+                np.nonzero(weight.max(axis=1) > 0)[0],
+                np.nonzero(weight.max(axis=0) > 0)[0],
+            )
+            if len(rows):
+                inner = slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+                photo = self.background[y0:y1, x0:x1][inner]
+                warped[inner] = keep_sharper_detail(warped[inner], photo, scale)
         tx0, ty0, tx1, ty1 = self._touched
         self._touched = (min(tx0, x0), min(ty0, y0), max(tx1, x1), max(ty1, y1))
         self._weighted[y0:y1, x0:x1] += warped * weight[..., None]
         self._weights[y0:y1, x0:x1] += weight
-        np.maximum(self._coverage[y0:y1, x0:x1], weight, out=self._coverage[y0:y1, x0:x1])
+        share = weight * np.float32(strength)
+        np.maximum(self._coverage[y0:y1, x0:x1], share, out=self._coverage[y0:y1, x0:x1])
 
     def result(self, strength: float = 1.0) -> np.ndarray:
         """The canvas: background + strength * coverage * (mean face - background), in [0, 1]."""
@@ -95,6 +121,11 @@ class PasteCanvas:
         return self._coverage
 
 
+def paste_scale(crop_to_canvas: np.ndarray) -> float:
+    """Output pixels per crop pixel of a (2, 3) crop-to-canvas map (its linear scale)."""
+    return float(np.sqrt(abs(np.linalg.det(crop_to_canvas[:, :2]))))
+
+
 def _prefilter(
     face: np.ndarray, mask: np.ndarray, crop_to_canvas: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,7 +133,7 @@ def _prefilter(
     import cv2
     from PIL import Image
 
-    scale = float(np.sqrt(abs(np.linalg.det(crop_to_canvas[:, :2]))))
+    scale = paste_scale(crop_to_canvas)
     size = face.shape[0]
     if scale >= _SHRINK_BELOW:
         return face, mask, crop_to_canvas

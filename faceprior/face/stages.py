@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .color import match_color
-from .paste import PasteCanvas, compose, resize_matrix
+from .color import transfer_color
+from .paste import PasteCanvas, compose, paste_scale, resize_matrix
 from .types import FaceDetection
 
 
@@ -49,13 +49,15 @@ def restore_batches(model, crops: np.ndarray, batch_size: int, device) -> np.nda
     """Run the restoration model on (N, S, S, 3) crops in [0, 1], ``batch_size`` at a time."""
     import torch
 
+    from ..models.restorer import from_unit, to_unit
+
     size = model.conventions.output_size
     out = np.zeros((len(crops), size, size, 3), np.float32)
     with torch.inference_mode():
         for start in range(0, len(crops), batch_size):
             chunk = torch.from_numpy(crops[start : start + batch_size]).to(device)
-            faces = model(chunk.permute(0, 3, 1, 2) * 2 - 1)
-            faces = ((faces.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1)
+            faces = model(from_unit(chunk.permute(0, 3, 1, 2)))
+            faces = to_unit(faces.float()).permute(0, 2, 3, 1)
             out[start : start + len(chunk)] = faces.cpu().numpy()
     return out
 
@@ -68,11 +70,16 @@ def paste_faces(
     masks: np.ndarray,
     valid: np.ndarray,
     matrices: list[np.ndarray],
-    color_match: bool,
-) -> np.ndarray:
+    color_match: str,
+    strengths: list[float] | None = None,
+    keep_detail: bool = False,
+) -> tuple[np.ndarray, list[float]]:
     """Add restored faces to ``paste``, whose canvas is the photo upscaled by ``scale``.
 
-    Returns the masks actually used (cut where the crop left the photo).
+    ``color_match``: a transfer of :data:`faceprior.face.color.COLOR_MATCHES`; ``strengths``:
+    one per face (default 1); ``keep_detail``: keep the photo's sharper detail in faces pasted
+    larger than the model's resolution. Returns the masks actually used (cut where the crop
+    left the photo) and each face's paste scale (output pixels per model pixel).
     """
     import cv2
 
@@ -80,17 +87,20 @@ def paste_faces(
     to_canvas = resize_matrix(*scale)
     to_crop = resize_matrix(crop_size / out_size)
     used = np.empty_like(masks)
+    scales = []
     for index, matrix in enumerate(matrices):
         crop, face, inside = crops[index], restored[index], valid[index]
         if out_size != crop_size:
             crop = cv2.resize(crop, (out_size, out_size), interpolation=cv2.INTER_CUBIC)
             inside = cv2.resize(inside, (out_size, out_size), interpolation=cv2.INTER_LINEAR)
-        used[index] = masks[index] * np.clip(inside, 0.0, 1.0)
-        if color_match:
-            face = match_color(face, crop, used[index])
-        crop_to_image = compose(cv2.invertAffineTransform(matrix), to_crop)
-        paste.add(face, used[index], compose(to_canvas, crop_to_image))
-    return used
+        inside = np.clip(inside, 0.0, 1.0)
+        used[index] = masks[index] * inside
+        face = transfer_color(color_match, face, crop, used[index], inside)
+        crop_to_canvas = compose(to_canvas, compose(cv2.invertAffineTransform(matrix), to_crop))
+        strength = 1.0 if strengths is None else float(strengths[index])
+        paste.add(face, used[index], crop_to_canvas, strength, keep_detail)
+        scales.append(paste_scale(crop_to_canvas))
+    return used, scales
 
 
 def restore_aligned_crop(
@@ -98,7 +108,7 @@ def restore_aligned_crop(
     rgb: np.ndarray,
     device,
     strength: float,
-    color_match: bool,
+    color_match: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """An aligned face resized to the model's input size and restored at its output size.
 
@@ -108,8 +118,8 @@ def restore_aligned_crop(
     crop = resize_plane(rgb, conventions.input_size)
     face = restore_batches(model, crop[None], 1, device)[0]
     original = resize_plane(rgb, conventions.output_size)
-    if color_match:
-        face = match_color(face, original, np.ones(face.shape[:2], np.float32))
+    everywhere = np.ones(face.shape[:2], np.float32)
+    face = transfer_color(color_match, face, original, everywhere, everywhere)
     return np.clip(original + strength * (face - original), 0.0, 1.0), crop
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The detector used when none is named: small, fast on a CPU, bundled with faceprior.
+DEFAULT_DETECTOR = "retinaface-mobilenet0.25"
+
 
 @dataclass(frozen=True)
 class FaceDetection:

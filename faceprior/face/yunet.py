@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .detection import FaceDetector
+from ..errors import CheckpointError, ModelNotFoundError
+from .detector import FaceDetector
 
 # Columns of one cv2.FaceDetectorYN row: x, y, w, h, 5 x (x, y) landmarks, score.
 _LANDMARK_COLUMNS = slice(4, 14)
@@ -42,7 +43,7 @@ class YuNetDetector(FaceDetector):
         super().__init__(score_threshold, nms_threshold, max_size, resize_to)
         path = Path(weights)
         if not path.is_file():
-            raise FileNotFoundError(f"YuNet model not found: {path}")
+            raise ModelNotFoundError(f"YuNet model not found: {path}")
         if not hasattr(cv2, "FaceDetectorYN"):
             raise RuntimeError(f"YuNet needs OpenCV >= 4.8, have {cv2.__version__}")
         try:
@@ -50,7 +51,9 @@ class YuNetDetector(FaceDetector):
                 str(path), "", (320, 320), score_threshold, nms_threshold, top_k
             )
         except cv2.error as error:
-            raise ValueError(f"{path}: OpenCV cannot load it as a YuNet model: {error}") from None
+            raise CheckpointError(
+                f"{path}: OpenCV cannot load it as a YuNet model: {error}"
+            ) from None
 
     def detect_arrays(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         height, width = image_bgr.shape[:2]

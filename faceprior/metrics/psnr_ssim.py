@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError, InputError
+
 Y_COEFFICIENTS = np.array([65.481, 128.553, 24.966]) / 255.0
 
 
@@ -30,7 +32,8 @@ def _prepare(a: np.ndarray, b: np.ndarray, crop_border: int, y_channel: bool):
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) RGB images, got {a.shape}")
     if crop_border < 0 or 2 * crop_border >= min(a.shape[:2]):
-        raise ValueError(f"crop_border={crop_border} does not fit a {a.shape[:2]} image")
+        height, width = a.shape[:2]
+        raise ArgumentError("crop_border", f"{crop_border} does not fit a {width}x{height} image")
     if crop_border:
         a = a[crop_border:-crop_border, crop_border:-crop_border]
         b = b[crop_border:-crop_border, crop_border:-crop_border]
@@ -79,5 +82,5 @@ def ssim(a: np.ndarray, b: np.ndarray, crop_border: int = 0, y_channel: bool = F
     """Structural similarity, mean over channels (see the module docstring for the convention)."""
     a, b = _prepare(a, b, crop_border, y_channel)
     if min(a.shape[:2]) < 11:
-        raise ValueError(f"SSIM needs at least 11x11 pixels after cropping, got {a.shape[:2]}")
+        raise InputError(f"SSIM needs at least 11x11 pixels after cropping, got {a.shape[:2]}")
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))

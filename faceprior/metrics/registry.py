@@ -1,7 +1,9 @@
-"""Which metrics exist, what each needs, and building the ones whose weights were supplied.
+"""Which metrics exist, what each needs, and building the ones whose weights can be found.
 
-A metric whose weight file was not given (or cannot be read) is reported as missing with the
-reason; it is never computed with random weights.
+Weights come from faceprior itself, the ``metrics`` extra's packages or a verified download
+(:mod:`faceprior.metrics.weights`); a metric whose file no source has (or that needs a file
+only the user can supply) is reported as missing with the reason; it is never computed with
+random weights. A file that is present but not the pinned one is an error.
 """
 
 from __future__ import annotations
@@ -11,20 +13,29 @@ from pathlib import Path
 
 import numpy as np
 
+from ..face.types import DEFAULT_DETECTOR
+
 # name -> (needs ground truth, columns it produces, one-line description)
 METRICS: dict[str, tuple[bool, tuple[str, ...], str]] = {
     "psnr": (True, ("psnr", "psnr_y"), "PSNR in dB, RGB and BT.601 Y (higher is better)"),
     "ssim": (True, ("ssim", "ssim_y"), "SSIM, RGB mean over channels and Y (higher is better)"),
     "lpips_alex": (True, ("lpips_alex",), "LPIPS v0.1, AlexNet (lower is better)"),
     "lpips_vgg": (True, ("lpips_vgg",), "LPIPS v0.1, VGG16 (lower is better)"),
+    "stlpips_alex": (True, ("stlpips_alex",), "ShiftTolerant-LPIPS, AlexNet (lower is better)"),
+    "stlpips_vgg": (True, ("stlpips_vgg",), "ShiftTolerant-LPIPS, VGG16 (lower is better)"),
     "identity": (
         True,
         ("ids", "id_angle"),
         "MobileFaceNet cosine (higher) / angle in degrees (lower is better)",
     ),
+    "identity_dlib": (
+        True,
+        ("ids_dlib", "id_dist_dlib"),
+        "dlib ResNet descriptor cosine (higher) / distance (lower; < 0.6: same person)",
+    ),
     "landmarks": (True, ("lmd",), "5-point landmark distance in GT pixels (lower is better)"),
-    "niqe": (False, ("niqe",), "NIQE with a fitted pristine model (lower is better)"),
-    "fid": (False, ("fid",), "FID vs reference features, whole set (lower is better)"),
+    "niqe": (False, ("niqe",), "NIQE, MATLAB features and pristine model (lower is better)"),
+    "fid": (False, ("fid",), "FID, TF Inception 2015-12-05, whole set (lower is better)"),
 }
 DEFAULT_METRICS = tuple(METRICS)
 
@@ -43,8 +54,9 @@ class MetricOptions:
     inception_weights: Path | None = None
     niqe_model: Path | None = None
     niqe_pristine: Path | None = None
-    detector: str = "retinaface-mobilenet0.25"
+    detector: str = DEFAULT_DETECTOR
     detector_weights: Path | None = None
+    offline: bool = False  # never download metric weights (packages and cache only)
 
 
 class PsnrScorer:
@@ -106,11 +118,40 @@ class NiqeScorer:
 def _lpips(options: MetricOptions, net: str):
     backbone = getattr(options, f"lpips_{net}_backbone")
     linear = getattr(options, f"lpips_{net}_linear")
-    if backbone is None or linear is None:
-        return None, f"needs --lpips-{net}-backbone and --lpips-{net}-linear weight files"
+    if backbone is None:
+        name = "AlexNet" if net == "alex" else "VGG16"
+        return None, (
+            f"needs --lpips-{net}-backbone (torchvision-layout {name} ImageNet weights; the "
+            f"LPIPS v0.1 linear layers ship with faceprior)"
+        )
     from .lpips import load_lpips
 
     return LpipsScorer(load_lpips(net, backbone, linear), f"lpips_{net}", options.device), None
+
+
+def _stlpips(options: MetricOptions, net: str):
+    from .lpips import load_stlpips
+    from .weights import MetricWeightsMissing, locate
+
+    try:
+        path = locate(f"stlpips-{net}")
+    except MetricWeightsMissing as missing:
+        return None, str(missing)
+    return LpipsScorer(load_stlpips(net, path), f"stlpips_{net}", options.device), None
+
+
+def _identity_dlib(options: MetricOptions):
+    from .identity_dlib import DlibIdentityScorer, missing_reason
+    from .weights import MetricWeightsMissing, locate
+
+    reason = missing_reason()
+    if reason is not None:
+        return None, reason
+    try:
+        files = locate("dlib-resnet"), locate("dlib-landmarks5")
+    except MetricWeightsMissing as missing:
+        return None, str(missing)
+    return DlibIdentityScorer(*files), None
 
 
 def _identity(options: MetricOptions):
@@ -139,28 +180,38 @@ def _landmarks(options: MetricOptions):
 
 
 def _niqe(options: MetricOptions, pristine_images):
-    from .niqe import PristineModel, fit_pristine
+    from .niqe import PristineModel, fit_pristine, matlab_model
+    from .weights import MetricWeightsMissing
 
     if options.niqe_model is not None:
         return NiqeScorer(PristineModel.load(options.niqe_model)), None
-    if options.niqe_pristine is None:
-        return None, "needs --niqe-model (.npz) or --niqe-pristine (folder of pristine images)"
-    return NiqeScorer(fit_pristine(pristine_images(options.niqe_pristine))), None
+    if options.niqe_pristine is not None:
+        return NiqeScorer(fit_pristine(pristine_images(options.niqe_pristine))), None
+    try:
+        return NiqeScorer(matlab_model()), None
+    except MetricWeightsMissing as missing:
+        return None, str(missing)
 
 
 def build_scorers(options: MetricOptions, names, pristine_images) -> tuple[dict, dict[str, str]]:
     """``({name: scorer}, {name: reason missing})`` for the per-image metrics in ``names``.
 
     ``pristine_images(folder)`` yields RGB arrays for fitting NIQE. Reading errors of a
-    supplied weight file propagate: a file the user named but that is broken is an error, not
-    a silently missing metric.
+    supplied or found weight file propagate: a file that is there but broken (or not the
+    pinned one) is an error, not a silently missing metric. ``options.offline`` forbids
+    downloads while the scorers are built.
     """
+    from ..hub.download import offline
+
     builders = {
         "psnr": lambda: (PsnrScorer(options.crop_border), None),
         "ssim": lambda: (SsimScorer(options.crop_border), None),
         "lpips_alex": lambda: _lpips(options, "alex"),
         "lpips_vgg": lambda: _lpips(options, "vgg"),
+        "stlpips_alex": lambda: _stlpips(options, "alex"),
+        "stlpips_vgg": lambda: _stlpips(options, "vgg"),
         "identity": lambda: _identity(options),
+        "identity_dlib": lambda: _identity_dlib(options),
         "landmarks": lambda: _landmarks(options),
         "niqe": lambda: _niqe(options, pristine_images),
     }
@@ -168,7 +219,8 @@ def build_scorers(options: MetricOptions, names, pristine_images) -> tuple[dict,
     for name in names:
         if name not in builders:
             continue
-        scorer, reason = builders[name]()
+        with offline(options.offline):
+            scorer, reason = builders[name]()
         if scorer is None:
             missing[name] = reason
         else:

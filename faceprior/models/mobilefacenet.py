@@ -10,8 +10,8 @@ all but the linear ones; a bottleneck adds its input when stride is 1 and channe
 Input: a 112x96 (height x width) RGB face aligned to the SphereFace 5-point template, scaled
 as ``(pixel - 127.5) / 128`` (:func:`embed` does this from [0, 1]). Faces already aligned
 FFHQ-style are cropped with one fixed similarity warp (:func:`ffhq_crop_matrix`), fitted from
-the FFHQ 5-point positions to the SphereFace template; other faces go through
-:func:`landmark_crop_matrix` with detected landmarks.
+the ``ffhq`` alignment template to the SphereFace one (``faceprior.models.templates``); other
+faces go through :func:`landmark_crop_matrix` with detected landmarks.
 """
 
 from __future__ import annotations
@@ -24,26 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hub.checkpoint import CheckpointError, load_state_dict_strict, read_checkpoint
+from .templates import SPHEREFACE_96X112, similarity_transform, template_points
 
 CROP_SIZE = (112, 96)  # height, width
 
-# SphereFace 5-point template for a 96x112 crop (x, y): left eye, right eye (as seen in the
-# image), nose, left and right mouth corners.
-SPHEREFACE_TEMPLATE = np.array(
-    [
-        (30.2946, 51.6963),
-        (65.5318, 51.5014),
-        (48.0252, 71.7366),
-        (33.5493, 92.3655),
-        (62.7299, 92.2041),
-    ]
-)
-
-# Median 5 points of 156 FFHQ-aligned 512x512 faces (shared/data/hq), measured with the YuNet
-# detector; the same order as SPHEREFACE_TEMPLATE. Scaled by size/512 for other FFHQ sizes.
-FFHQ_TEMPLATE_512 = np.array(
-    [(193.2, 241.6), (318.0, 243.3), (256.8, 315.9), (199.1, 368.8), (309.0, 370.0)]
-)
+# The SphereFace 5-point template of a 96x112 crop (x, y), in faceprior's landmark order.
+SPHEREFACE_TEMPLATE = np.array(SPHEREFACE_96X112)
 
 BOTTLENECK_SETTING = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
 
@@ -130,31 +116,14 @@ def embed(model: MobileFaceNet, crops: torch.Tensor) -> torch.Tensor:
     return F.normalize(model((crops * 255.0 - 127.5) / 128.0), dim=1)
 
 
-def similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, shift) taking source points to target.
-
-    Returns the 2x3 matrix ``M`` with ``target ~ M @ [x, y, 1]``, as ``cv2.warpAffine`` uses it.
-    """
-    source = np.asarray(source, np.float64)
-    target = np.asarray(target, np.float64)
-    rows = []
-    for (x, y), (u, v) in zip(source, target, strict=True):
-        rows.append(([x, -y, 1, 0], u))
-        rows.append(([y, x, 0, 1], v))
-    a = np.array([r[0] for r in rows])
-    b = np.array([r[1] for r in rows])
-    (p, q, tx, ty), *_ = np.linalg.lstsq(a, b, rcond=None)
-    return np.array([[p, -q, tx], [q, p, ty]])
-
-
 def landmark_crop_matrix(landmarks: np.ndarray) -> np.ndarray:
     """Image -> 112x96 crop matrix for a face with 5 detected landmarks (template order)."""
-    return similarity_matrix(np.asarray(landmarks).reshape(5, 2), SPHEREFACE_TEMPLATE)
+    return similarity_transform(np.asarray(landmarks).reshape(5, 2), SPHEREFACE_TEMPLATE)
 
 
 def ffhq_crop_matrix(size: int) -> np.ndarray:
     """Image -> 112x96 crop matrix for an FFHQ-aligned face of ``size`` x ``size`` pixels."""
-    return landmark_crop_matrix(FFHQ_TEMPLATE_512 * (size / 512.0))
+    return landmark_crop_matrix(template_points("ffhq", size))
 
 
 def warp_crops(images: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:

@@ -22,9 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..face.templates import TEMPLATES
 from .conventions import Conventions
+from .registry import Architecture
+from .restorer import first_output_restorer
 from .stylegan2.layers import EqualConv2d
+from .templates import TEMPLATES
 
 
 class ConvBlock(nn.Sequential):
@@ -103,9 +105,6 @@ class UNet(nn.Module):
 
 
 def _architectures():
-    from .registry import Architecture
-    from .restorer import first_output_restorer
-
     return [
         Architecture(
             "unet",
@@ -113,6 +112,7 @@ def _architectures():
             lambda state_dict: None,  # needs the arguments stored beside the weights
             restorer=first_output_restorer,
             description="plain U-Net baseline (no GAN prior), faceprior's own",
+            example=dict(size=32, channels=(8, 16, 32)),
         )
     ]
 

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid."""
+from ..errors import ConfigError
 
 
 @dataclass
@@ -107,6 +105,12 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+# A config is a few kilobytes; these bounds stop hostile YAML before it costs anything: a
+# "billion laughs" file nests aliases so that a few lines expand to billions of nodes.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_EXPANDED_NODES = 100_000
+
+
 def read_yaml(path: str | os.PathLike) -> dict:
     import yaml
 
@@ -114,12 +118,45 @@ def read_yaml(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ConfigError(f"config not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config")
+        text = path.read_text(encoding="utf-8")
+        _check_expansion(yaml.compose(text, Loader=yaml.SafeLoader), path)
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: invalid YAML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (YAML must be UTF-8)") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     return raw
+
+
+def _check_expansion(root, path: Path) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_EXPANDED_NODES nodes."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a recursive alias counts once instead of looping
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+        return sizes[id(node)]
+
+    if root is not None and size(root) > MAX_EXPANDED_NODES:
+        raise ConfigError(
+            f"{path}: its aliases expand to more than {MAX_EXPANDED_NODES:,} values; refused "
+            f"(a configuration never needs that many)"
+        )
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> RunConfig:
@@ -146,7 +183,7 @@ def build_config(raw: dict) -> RunConfig:
 
 
 def _check_train(train: TrainConfig) -> None:
-    from .task import PRECISIONS
+    from ..runtime import PRECISIONS
 
     positive = ("steps", "batch_size", "accumulate", "checkpoint_every", "log_every")
     for name in positive + ("sample_every",):

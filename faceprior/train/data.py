@@ -145,9 +145,7 @@ def build_dataset(config: DataConfig, seed: int) -> Dataset:
     if not root.exists():
         raise FileNotFoundError(f"data.root {str(root)!r} does not exist")
     if config.kind == "degradation-pairs":  # UDRL: two faces sharing one degradation
-        from .tasks.udrl import build_pair_dataset
-
-        return build_pair_dataset(config, seed)
+        return _udrl_pairs(config, seed)
     if config.kind == "paired":
         pairs = datasets.PairedFolderDataset(
             root / "lq", root / "hq", size=config.size, lq_size=config.lq_size
@@ -180,5 +178,23 @@ def build_dataset(config: DataConfig, seed: int) -> Dataset:
         pairs = datasets.SyntheticPairDataset(faces, degradation, seed + 1, config.lq_size)
         pairs.set_epoch(epoch)
         return pairs
+
+    return EpochOrder(make_epoch, len(faces), seed)
+
+
+def _udrl_pairs(config: DataConfig, seed: int) -> EpochOrder:
+    """UDRL pairs (``faceprior.data.pairs``) of the HQ faces in ``config.root`` at
+    ``config.size``, brought to ``config.lq_size`` (default 256), with fresh degradations
+    each epoch."""
+    from ..data.datasets import FaceFolderDataset
+    from ..data.degradations import build_degradation
+    from ..data.pairs import PAIR_SIZE, DegradationPairDataset
+
+    faces = FaceFolderDataset(config.root, size=config.size)
+    degradation = build_degradation(config.degradation, **config.degradation_options)
+
+    def make_epoch(epoch: int) -> DegradationPairDataset:
+        seed_epoch = epoch_seed(seed + 1, epoch)
+        return DegradationPairDataset(faces, degradation, seed_epoch, config.lq_size or PAIR_SIZE)
 
     return EpochOrder(make_epoch, len(faces), seed)

@@ -14,7 +14,7 @@ from torch import nn
 
 
 def gpen_decay() -> float:
-    """GPEN's ``accumulate(g_ema, g, 0.5 ** (32 / (10 * 1000)))`` (gpen.md §5.1)."""
+    """GPEN's ``accumulate(g_ema, g, 0.5 ** (32 / (10 * 1000)))`` (official train_simple.py)."""
     return 0.5 ** (32 / (10 * 1000))
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..runtime import PRECISIONS
 from .distributed import Distributed, average_gradients
 from .ema import EMA
 
@@ -56,8 +57,6 @@ TASKS: dict[str, str] = {
     "unet_bfr": "faceprior.train.tasks.unet:UNetBFRTask",
     "psfrgan": "faceprior.train.tasks.psfrgan:PSFRGANTask",
 }
-
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 Batch = dict[str, Any]
 LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, float]]]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import CheckpointError, ConfigError, FacepriorError
 from .checkpointing import latest_checkpoint, load_checkpoint, load_rng, save_checkpoint, select
 from .checkpointing import set_rng_state as restore_rng
 from .config import RunConfig, to_dict
@@ -74,7 +75,7 @@ def pick_device(name: str, context: Distributed) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("train.device is cuda but no CUDA device is available")
+            raise ConfigError("train.device is cuda but no CUDA device is available")
         return torch.device("cuda", context.local_rank)
     return torch.device("cpu")
 
@@ -102,14 +103,12 @@ def _train(config: RunConfig, context: Distributed, dataset) -> TrainResult:
     )
     task.build()
     if dataset is None:
-        dataset = build_dataset(config.data, config.seed)
+        dataset = _dataset(config)
 
     start_step = 0
     resume_from = _resume_path(config)
     if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        task.load_state_dict(state["task"])
-        start_step = int(state["step"])
+        start_step = _resume(task, resume_from)
     else:
         initialise_from_config(task, config)
         _seed_per_rank(config.seed, context)
@@ -213,6 +212,33 @@ def _seed_per_rank(seed: int, context: Distributed) -> None:
     torch.manual_seed(value)
     np.random.seed(value)
     random.seed(value)
+
+
+def _dataset(config: RunConfig):
+    """``config.data``'s dataset; a folder or file it lacks is the user's to fix, not a bug."""
+    try:
+        return build_dataset(config.data, config.seed)
+    except FacepriorError:
+        raise
+    except OSError as error:
+        where = f"{error.filename}: {error.strerror}" if error.filename else str(error)
+        raise ConfigError(f"data (root {config.data.root}): {where}") from None
+    except (ValueError, KeyError) as error:  # bad values, or a labels.tsv without a column
+        raise ConfigError(f"data (root {config.data.root}): {error}") from None
+
+
+def _resume(task: TrainingTask, path: Path) -> int:
+    """Load ``task``'s state from checkpoint ``path``; returns the step to continue from."""
+    state = load_checkpoint(path)
+    try:
+        task.load_state_dict(state["task"])
+        return int(state["step"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as error:
+        detail = f"no entry {error}" if isinstance(error, KeyError) else str(error)
+        raise CheckpointError(
+            f"train.resume: {path} does not fit this task and its options "
+            f"(a checkpoint of another run?): {detail}"
+        ) from None
 
 
 def _resume_path(config: RunConfig) -> Path | None:

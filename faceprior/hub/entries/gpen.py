@@ -1,4 +1,4 @@
-"""GPEN checkpoints as released (shared/specs/gpen.md §1)."""
+"""GPEN checkpoints as released (GPEN README)."""
 
 from ..zoo import ZooEntry
 
@@ -94,7 +94,8 @@ ENTRIES = [
         urls=(_OSS + "GPEN-Seg2face-512.pth",),
         licence=_LICENCE,
         description="GPEN segmentation-to-face, 512 px (colour-coded parsing map in, [0, 1])",
-        arguments=dict(size=512, channel_multiplier=2, narrow=1.0),
+        # is_norm=False in the official demo: the weights cannot tell, so the entry does.
+        arguments=dict(size=512, channel_multiplier=2, narrow=1.0, value_range=(0.0, 1.0)),
         parameters=71_005_223,
         input_size=512,
         output_size=512,
@@ -135,7 +136,9 @@ OFFLINE_MODEL = ZooEntry(
         "see docs/model-card-gpen-offline-128.md"
     ),
     description="small GPEN trained by faceprior, bundled for offline use (128 px, CelebA)",
-    arguments=dict(size=128, style_dim=256, n_mlp=4, channel_multiplier=1, narrow=0.125),
+    arguments=dict(
+        size=128, style_dim=256, n_mlp=4, channel_multiplier=1, narrow=0.125, template="celeba"
+    ),
     parameters=1_655_965,
     size_bytes=6_636_412,
     sha256="6551d7abbfa662a3143e9acc667589c2d7c443faeadc50aaceb1ac0ed1c55fa1",

@@ -1,4 +1,4 @@
-"""Panini-Net checkpoints as released (shared/specs/panini.md §1, §4).
+"""Panini-Net checkpoints as released (Panini-Net README).
 
 The authors host the files on Google Drive: the README's links come first, the copies the
 Colab notebook downloads second. The ``drive.usercontent`` form skips Drive's virus-scan

@@ -1,4 +1,4 @@
-"""PSFR-GAN checkpoints as released (shared/specs/psfrgan.md §8), GitHub release v0.1.0."""
+"""PSFR-GAN checkpoints as released (PSFR-GAN README), GitHub release v0.1.0."""
 
 from ..zoo import ZooEntry
 
@@ -21,7 +21,6 @@ ENTRIES = [
         input_size=512,
         output_size=512,
         template="ffhq",
-        companions=("psfrgan-parsenet",),
     ),
     ZooEntry(
         name="psfrgan-parsenet",

@@ -12,7 +12,9 @@ _GPEN_OSS = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/model
 _LICENCE = "MIT (RetinaFace PyTorch release, biubug6/Pytorch_Retinaface)"
 
 
-def _retinaface(name, architecture, filename, urls, description, size=None, sha256=None):
+def _retinaface(
+    name, architecture, filename, urls, description, size=None, sha256=None, bundled=False
+):
     return ZooEntry(
         name=name,
         architecture=architecture,
@@ -22,8 +24,10 @@ def _retinaface(name, architecture, filename, urls, description, size=None, sha2
         description=description,
         size_bytes=size,
         sha256=sha256,
+        arguments=dict(backbone=architecture.removeprefix("retinaface-")),
         color_order="BGR",
         value_range=(0.0, 255.0),
+        bundled=bundled,
     )
 
 
@@ -36,6 +40,8 @@ ENTRIES = [
         "RetinaFace MobileNet-0.25 face detector with 5 landmarks (1.7 MB, fast on CPU)",
         size=1_789_735,
         sha256="2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220",
+        # Shipped in faceprior/weights/ (with its MIT licence) so detection works offline.
+        bundled=True,
     ),
     _retinaface(
         "retinaface-resnet50",

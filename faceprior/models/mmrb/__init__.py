@@ -9,7 +9,9 @@ recognised from raw state dicts: tensor shapes give the layout, and the MMRB's s
 from __future__ import annotations
 
 from ..gpen import _detect_generator
-from ..registry import count_prefixed
+from ..registry import Architecture, count_prefixed
+from ..restorer import first_output_restorer
+from ..stylegan2 import TINY_STYLEGAN2
 from ..stylegan2.discriminator import channel_table
 from .block import MMRB, block_options
 from .codec import AsymmetricCodec
@@ -87,9 +89,6 @@ def _detect_gpen_mmrb(state_dict) -> dict | None:
 
 
 def _architectures():
-    from ..registry import Architecture
-    from ..restorer import first_output_restorer
-
     return [
         Architecture(
             "mmrb-gan",
@@ -97,6 +96,7 @@ def _architectures():
             _detect_mmrb_gan,
             restorer=first_output_restorer,
             description="MMRB-GAN reconstruction: asymmetric MMRB codec + StyleGAN2 prior",
+            example=dict(size=16, mmrb_residual_scale=0.25, **TINY_STYLEGAN2),
         ),
         Architecture(
             "gpen-mmrb",
@@ -104,6 +104,7 @@ def _architectures():
             _detect_gpen_mmrb,
             restorer=first_output_restorer,
             description="GPEN with MMRB encoder stages (loads official GPEN weights)",
+            example=dict(size=16, mmrb_blocks=2, mmrb_residual_scale=0.25, **TINY_STYLEGAN2),
         ),
     ]
 

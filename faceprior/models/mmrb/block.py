@@ -1,4 +1,4 @@
-"""The mixed multi-path residual block (MMRB), reconstructed in ``shared/specs/mmrb-gan.md`` §5.3.
+"""The mixed multi-path residual block (MMRB), reconstructed in docs/mmrb-gan.md.
 
 The paper (Hu et al., arXiv 2205.14377) only says that MMRBs "gradually extract weak texture
 features" and are plug-and-play; everything below is an ASSUMPTION. A local 3x3 path, a
@@ -6,7 +6,7 @@ dilated 3x3 path (larger receptive field) and a point-wise path (which keeps fai
 signal from being smoothed away) run side by side on half the channels each, are concatenated,
 fused by a 1x1 conv, optionally re-weighted by squeeze-excitation, and added back to the input
 scaled by a residual factor. Every design choice the paper leaves open is a constructor option
-so the ablations of §5.3 are configuration switches.
+so the ablations of docs/mmrb-gan.md are configuration switches.
 
 Plain ``nn.Conv2d`` layers are used (not the equalized-lr StyleGAN2 layers) because the block
 needs dilation and the small residual scale already keeps its contribution near identity.
@@ -38,7 +38,7 @@ def _two_convs(in_channels: int, out_channels: int, dilations: Sequence[int]) ->
 class MMRB(nn.Module):
     """Mixed multi-path residual block: ``x + beta * SE(fuse([local, dilated, point]))``.
 
-    ``paths``: 1 (local only), 2 (+ dilated) or 3 (+ point-wise), the order of §5.3.
+    ``paths``: 1 (local only), 2 (+ dilated) or 3 (+ point-wise), the order of docs/mmrb-gan.md.
     ``dilations``: dilation of the two convs of the dilated path; ``(1, 1)`` turns dilation off.
     ``attention``: squeeze-excitation (reduction 16) on the fused features.
     ``residual_scale``: beta; with ``learnable_scale`` it is a trained parameter starting at this

@@ -1,7 +1,7 @@
 """The asymmetric codec of MMRB-GAN: a heavy MMRB encoder and a light one-conv-per-level decoder.
 
 The abstract only says the codec is "asymmetric" and contains MMRBs; the layout below is the
-reading of ``shared/specs/mmrb-gan.md`` §5.2 (ASSUMPTION). The encoder spends its capacity on
+reading of docs/mmrb-gan.md (ASSUMPTION). The encoder spends its capacity on
 MMRB stacks at every resolution to sense weak local texture; the decoder is deliberately cheap
 because the StyleGAN2 prior, not the codec, synthesises the face. The decoder's maps at each
 resolution (4 .. size) condition the StyleGAN2 layers of that resolution, and the encoder's

@@ -2,7 +2,7 @@
 
 Verified from the abstract of Hu et al. (arXiv 2205.14377): an asymmetric codec containing MMRBs
 feeds a StyleGAN2 generator, which is the "primary generator network". How the two are wired
-is not public; following ``shared/specs/mmrb-gan.md`` §5.2 (ASSUMPTION) the codec's encoder
+is not public; following docs/mmrb-gan.md (ASSUMPTION) the codec's encoder
 gives one latent code for the mapping MLP and its decoder's map at every resolution replaces
 the noise of the two StyleGAN2 convs of that resolution by concatenation, as in GPEN. The
 generator is therefore GPEN's decoder (``generator.*`` keys equal), which is why a GPEN
@@ -40,9 +40,10 @@ class MMRBGAN(nn.Module):
     """Asymmetric MMRB codec + StyleGAN2 (GPEN decoder); ``forward(x) -> (image, None)``.
 
     ``x`` is an aligned (B, 3, size, size) RGB face in [-1, 1]; for super-resolution the
-    low-resolution face is resized to ``size`` first (spec §5.2). ``encoder_blocks`` lists the
-    MMRBs per encoder level from ``size`` down to 4 (default: spec schedule); the ``mmrb_*``
-    options configure every block (see :class:`~faceprior.models.mmrb.block.MMRB`).
+    low-resolution face is resized to ``size`` first (docs/mmrb-gan.md). ``encoder_blocks``
+    lists the MMRBs per encoder level from ``size`` down to 4 (default: the schedule of
+    docs/mmrb-gan.md); the ``mmrb_*`` options configure every block (see
+    :class:`~faceprior.models.mmrb.block.MMRB`).
     """
 
     def __init__(

@@ -9,20 +9,23 @@ generators), ``restorer`` (pipeline wrapper), ``moco`` (UDRL training of the DRE
 
 from __future__ import annotations
 
+from ..registry import Architecture
+from .checkpoint import (
+    detect_degradation_encoder,
+    detect_mfr,
+    detect_sr,
+    moco_candidates,
+    panini_candidates,
+)
+from .degradation_encoder import DegradationEncoder
+from .network import PaniniMFR, PaniniSR
+from .restorer import panini_restorer
+
+# A Panini-Net small enough for the registry's contract examples (``Architecture.example``).
+_TINY = dict(style_channels=32, rrdb_channels=8, num_rrdbs=1, num_mlps=2, narrow=0.0625)
+
 
 def _architectures():
-    from ..registry import Architecture
-    from .checkpoint import (
-        detect_degradation_encoder,
-        detect_mfr,
-        detect_sr,
-        moco_candidates,
-        panini_candidates,
-    )
-    from .degradation_encoder import DegradationEncoder
-    from .network import PaniniMFR, PaniniSR
-    from .restorer import panini_restorer
-
     return [
         Architecture(
             "panini-mfr",
@@ -31,6 +34,7 @@ def _architectures():
             candidates=panini_candidates,
             restorer=panini_restorer,
             description="Panini-Net multi-degradation face restoration (512 px in, 1024 px out)",
+            example=dict(in_size=64, out_size=128, degradation_size=32, **_TINY),
         ),
         Architecture(
             "panini-sr",
@@ -39,6 +43,7 @@ def _architectures():
             candidates=panini_candidates,
             restorer=panini_restorer,
             description="Panini-Net 16x face super-resolution (64 px in, 1024 px out)",
+            example=dict(in_size=64, out_size=128, **_TINY),
         ),
         Architecture(
             "panini-degradation-encoder",
@@ -46,6 +51,7 @@ def _architectures():
             detect_degradation_encoder,
             candidates=moco_candidates,
             description="Panini-Net degradation representation encoder (UDRL / MoCo query)",
+            example={},
         ),
     ]
 

@@ -1,4 +1,4 @@
-"""CBAM as used by Panini-Net's image feature extractor (spec §2.4).
+"""CBAM as used by Panini-Net's image feature extractor (official panini.py).
 
 Deliberately as released, which differs from the CBAM paper: no residual connection, and the
 ``fea_preprocess`` conv runs twice, before the channel gate and again before the spatial gate.

@@ -1,4 +1,4 @@
-"""Recognising Panini-Net weights in the files the authors released (spec §3-4).
+"""Recognising Panini-Net weights in the files the authors released (official moco/ code).
 
 Panini ``.pth`` files are whole MMEditing ``GLEAN`` training checkpoints: the generator sits
 under ``state_dict`` with a ``generator.`` prefix next to the discriminator, the VGG16 of the

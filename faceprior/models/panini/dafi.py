@@ -1,4 +1,4 @@
-"""Degradation-aware feature interpolation (DAFI, spec §2.3) and its fidelity control.
+"""Degradation-aware feature interpolation (DAFI, official panini.py) and its fidelity control.
 
 A small MLP maps the 256-d degradation representation to one 2-way softmax per channel and
 scale: ``m_gan`` weights the StyleGAN2 prior's feature, ``m_enc = 1 - m_gan`` the projected

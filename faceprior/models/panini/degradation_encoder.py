@@ -1,4 +1,4 @@
-"""Degradation representation encoder (DRE) of Panini-Net (spec §2.2).
+"""Degradation representation encoder (DRE) of Panini-Net (official panini.py).
 
 Six conv + BatchNorm + LeakyReLU(0.1) layers (two of them stride 2) and a global average
 pool give the 256-d degradation representation v_DR that conditions the DAFI weights. The

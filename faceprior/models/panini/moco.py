@@ -1,27 +1,24 @@
-"""UDRL: unsupervised degradation representation learning of the DRE with MoCo (spec §3).
+"""UDRL: unsupervised degradation representation learning of the DRE with MoCo.
 
+Panini-Net (Wang et al., AAAI 2022) trains its degradation representation encoder this way.
 A positive pair is two *different* faces degraded with the *same* drawn degradation
-parameters; the negatives are the keys of earlier batches kept in a queue. Since content
-differs inside a pair and the degradation differs across pairs, the encoder can only solve
-the task by describing the degradation. Defaults are those the released encoder was trained
-with (the command-line flags of the official script are parsed but ignored): 256-d, queue
-8192, momentum 0.999, temperature 0.07, the encoder's own 2-layer MLP head.
+parameters (``faceprior.data.pairs``); the negatives are the keys of earlier batches kept in
+a queue. Since content differs inside a pair and the degradation differs across pairs, the
+encoder can only solve the task by describing the degradation. Defaults are those the released
+encoder was trained with (the command-line flags of the official script are parsed but
+ignored): 256-d, queue 8192, momentum 0.999, temperature 0.07, the encoder's own 2-layer MLP
+head.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .degradation_encoder import REPRESENTATION_DIM, DegradationEncoder
-
-PAIR_SIZE = 256  # the DRE's training resolution
 
 
 class MoCo(nn.Module):
@@ -110,59 +107,3 @@ def _gather(tensor: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, tensor.contiguous())
     return torch.cat(parts)
-
-
-class DegradationPairDataset:
-    """UDRL pairs made on the fly: ``{"query", "key", "index"}``, RGB (3, 256, 256) in [-1, 1].
-
-    Item ``i`` degrades face ``i`` and a different face ``j`` (drawn per item) with one set of
-    parameters drawn from ``degradation`` (a ``faceprior.data.degradations`` recipe, whose
-    ``sample``/``apply`` split exists for exactly this), then brings both to ``size`` px
-    (256, the DRE's training size) with the area filter, like the box average Panini feeds
-    its DRE. The random generator is
-    ``default_rng([seed, i, epoch])``, so an item does not depend on worker or order.
-    """
-
-    def __init__(
-        self, faces: Sequence[np.ndarray], degradation: Any, seed: int, size: int = PAIR_SIZE
-    ):
-        if len(faces) < 2:
-            raise ValueError("UDRL pairs need at least two different faces")
-        if size < 1:
-            raise ValueError(f"size must be positive, got {size}")
-        self.size = int(size)
-        self.faces = faces
-        self.degradation = degradation
-        self.seed = int(seed)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.faces)
-
-    def sample(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any], int]:
-        """``(query, key, params, partner)`` as float32 HWC BGR [0, 1] arrays."""
-        from ...data.degradations.base import check_image
-        from ...data.degradations.ops import resize_to
-
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} items")
-        rng = np.random.default_rng([self.seed, index, self.epoch])
-        partner = int(rng.integers(0, len(self) - 1))
-        partner += partner >= index  # any face but this one
-        params = self.degradation.sample(rng)
-        pair = []
-        for face_index in (index, partner):
-            face = self.faces[face_index]
-            check_image(face)
-            lq, _ = self.degradation.apply(face, params)
-            pair.append(resize_to(lq, self.size, self.size))
-        return pair[0], pair[1], params, partner
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        from ...data.datasets import to_tensor
-
-        query, key, _, _ = self.sample(index)
-        return {"query": to_tensor(query), "key": to_tensor(key), "index": index}

@@ -3,7 +3,7 @@
 An image encoder (RRDB + CBAM + strided convs) gives features at 64..4 px and, through a
 linear head, the 18 w+ codes of a StyleGAN2 prior. Before each of the prior's upsampling
 convs at 4..64 px, DAFI mixes the prior's feature with the projected encoder feature using
-degradation-aware per-channel weights (spec §2.6-2.7). State-dict keys and numerics follow
+degradation-aware per-channel weights (official panini.py). State-dict keys and numerics follow
 ``mmedit/models/backbones/panini.py``; unlike the official code this runs on CPU and GPU and
 needs no MoCo file at construction.
 """
@@ -33,7 +33,10 @@ def _conv_act(in_channels: int, out_channels: int, stride: int) -> list[nn.Modul
 
 
 class _Panini(nn.Module):
-    """What both released models share: down-convs, latent head, DAFI, prior (spec §2.4-2.6)."""
+    """What both released models share: down-convs, latent head, DAFI and prior.
+
+    As in the official panini.py.
+    """
 
     in_size: int
     architecture: str

@@ -3,8 +3,8 @@
 Panini-Net's released weights store the prior as mmgen names it (``weight_orig``,
 ``style_modulation.linear``, ``noise_injector``, ``constant_input``, fixed
 ``injected_noise_i`` buffers), while ``faceprior.models.stylegan2`` uses the rosinality names
-GPEN's checkpoints need. The math is the same (spec §2.5), so the classes below are the core
-layers with their parameters re-seated under the mmgen names; every computation still runs
+GPEN's checkpoints need. The math is the same (official panini.py), so the classes below are the
+core layers with their parameters re-seated under the mmgen names; every computation still runs
 through the core ``forward`` methods. Parameters keep the official state-dict order.
 """
 

@@ -23,6 +23,10 @@ class PaniniRestorer(RestorationModel):
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return self.network(faces, fidelity=self.fidelity)
 
+    def baked_options(self) -> dict:
+        """The fidelity becomes constants of the graph (``None``: the released DAFI weights)."""
+        return {"fidelity": self.fidelity}
+
 
 def panini_restorer(network: _Panini, options: RestorerOptions) -> PaniniRestorer:
     """Restorer factory of the Panini architectures: honours ``options.fidelity``."""

@@ -1,4 +1,4 @@
-"""RRDB trunk of Panini-Net's image feature extractor (spec §2.4, ESRGAN's dense blocks)."""
+"""RRDB trunk of Panini-Net's image feature extractor (official panini.py; ESRGAN's blocks)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ networks are recognised from their keys by ``faceprior.load_model``.
 
 from __future__ import annotations
 
+from ..registry import Architecture
 from .detect import detect_discriminator, detect_generator, detect_parsenet
 from .discriminator import MultiScaleDiscriminator
 from .generator import PSFRGenerator
@@ -44,8 +45,6 @@ __all__ = [
 
 
 def _architectures():
-    from ..registry import Architecture
-
     return [
         Architecture(
             "psfrgan",
@@ -53,18 +52,23 @@ def _architectures():
             detect_generator,
             restorer=psfrgan_restorer,
             description="PSFR-GAN generator (needs a face parser: psfrgan-parsenet)",
+            example=dict(out_size=64, min_feat_size=16, parse_ch=19, ch_range=(16, 16)),
         ),
         Architecture(
             "psfrgan-parsenet",
             ParseNet,
             detect_parsenet,
             description="PSFR-GAN ParseNet face parser (19 CelebAMask-HQ classes)",
+            example=dict(
+                in_size=64, out_size=64, base_ch=8, parsing_ch=19, res_depth=1, ch_range=(8, 16)
+            ),
         ),
         Architecture(
             "psfrgan-discriminator",
             MultiScaleDiscriminator,
             detect_discriminator,
             description="PSFR-GAN multi-scale patch discriminator (training only)",
+            example=dict(base_channels=8, n_layers=2, num_scales=2, max_channels=16),
         ),
     ]
 

@@ -2,7 +2,7 @@
 
 Submodule names (``conv2d``, ``norm.norm``, ``relu.func``, ``shortcut_func``, ``conv1``,
 ``conv2``) reproduce the official ``models/blocks.py`` so checkpoints load strictly;
-see shared/specs/psfrgan.md §1.
+see official blocks.py.
 """
 
 from __future__ import annotations

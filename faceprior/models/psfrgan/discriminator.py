@@ -3,7 +3,7 @@ released, issue #9).
 
 Three identical spectral-normalised PatchGANs see the image concatenated with its HQ parse map
 at full, 1/2 and 1/4 resolution (average-pool down-sampling). Layer layout as in the official
-``MultiScaleDiscriminator``/``NLayerDiscriminator`` (shared/specs/psfrgan.md §5); key names
+``MultiScaleDiscriminator``/``NLayerDiscriminator`` (official networks.py); key names
 below the per-scale prefix follow the official ``model.{i}`` / ``score_out`` blocks.
 """
 

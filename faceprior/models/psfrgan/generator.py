@@ -4,7 +4,7 @@ A learned 16x16 constant is upsampled to 512x512 through SPADE-like residual blo
 face and its parsing map never enter the main path: at every block they are bicubically
 resized to the feature size and predict a per-pixel scale and shift of the instance-normalised
 features. All convs are spectral-normalised (``weight_orig``/``weight_u``/``weight_v`` keys).
-See shared/specs/psfrgan.md §3.
+See official psfrnet.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 An hourglass of residual blocks (BatchNorm, reflection padding) that predicts 19-class
 CelebAMask-HQ logits plus an auxiliary restored image at the input resolution. PSFR-GAN feeds
 its hard one-hot map to the generator; GPEN and GFPGAN-style pipelines use the same layout for
-paste-back masks. See shared/specs/psfrgan.md §2.
+paste-back masks. See official networks.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The parser is PSFR-GAN's :class:`~faceprior.models.psfrgan.parsenet.ParseNet` (the official
 ``parse_multi_iter_90000.pth`` or any file of that layout). Pipelines use
 :func:`paste_back_mask` to blend restored faces only where there is face, hair or neck, as
-GPEN's ``FaceParse`` does (shared/specs/gpen.md §4.4).
+GPEN's ``FaceParse`` does (official face_enhancement.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..loading import load_model
 from .parsenet import CLASS_NAMES, ParseNet
 
 DEFAULT_PARSER = "psfrgan-parsenet"
@@ -50,8 +51,6 @@ def load_parser(
     name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
 ) -> ParseNet:
     """Load a ParseNet from a zoo name or a file (default: the official PSFR-GAN parser)."""
-    from ...api import load_model
-
     network = load_model(name_or_path or DEFAULT_PARSER, device=device)
     if not isinstance(network, ParseNet):
         raise ValueError(

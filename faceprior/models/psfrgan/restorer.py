@@ -1,6 +1,6 @@
 """PSFR-GAN as one pipeline restoration model: ParseNet -> hard one-hot map -> generator.
 
-Matches the official aligned-face test path (shared/specs/psfrgan.md §9B): the parser runs on
+Matches the official aligned-face test path (official test scripts): the parser runs on
 the LQ face at its own resolution, its logits become the one-hot map of
 :func:`~faceprior.models.psfrgan.parsenet.hard_onehot`, and the generator restores the face.
 Every face of a batch goes through both networks in one call each.
@@ -13,6 +13,7 @@ import torch
 from ..restorer import RestorationModel, RestorerOptions, reject_unsupported
 from .generator import PSFRGenerator
 from .parsenet import ParseNet, hard_onehot
+from .parsing import load_parser
 
 
 class PSFRRestorer(RestorationModel):
@@ -33,12 +34,18 @@ class PSFRRestorer(RestorationModel):
             parse = hard_onehot(self.parser(faces)[0])
         return self.network(faces, parse)
 
+    def baked_options(self) -> dict:
+        """The graph contains the face parser (parse map -> one-hot -> generator), so the file
+        maps faces to restored faces with no second model."""
+        return {
+            "parser": self.parser.conventions.architecture,
+            "parser_arguments": self.parser.arguments,
+        }
+
 
 def psfrgan_restorer(network: PSFRGenerator, options: RestorerOptions) -> PSFRRestorer:
     """Architecture factory: load the parser named by ``options.parsing_model`` (default: the
     zoo's official PSFR-GAN ParseNet) and wrap both networks."""
-    from .parsing import load_parser
-
     reject_unsupported(options, "psfrgan", ("parsing_model",))
     device = network.const_input.device
     return PSFRRestorer(network, load_parser(options.parsing_model, device=device))

@@ -9,12 +9,14 @@ rescaled at run time (equalized learning rate), which is why every layer keeps a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .ops import fused_leaky_relu, make_fir_kernel, upfirdn2d
+from .ops import IMPLS, fused_leaky_relu, make_fir_kernel, upfirdn2d
 
 DEFAULT_BLUR = (1, 3, 3, 1)
 
@@ -37,9 +39,10 @@ class FusedLeakyReLU(nn.Module):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
         self.inplace = inplace
+        self.impl = "fast"  # see implementation()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused_leaky_relu(x, self.bias, inplace=self.inplace)
+        return fused_leaky_relu(x, self.bias, inplace=self.inplace, impl=self.impl)
 
 
 class Blur(nn.Module):
@@ -49,9 +52,10 @@ class Blur(nn.Module):
         super().__init__()
         self.register_buffer("kernel", make_fir_kernel(taps, gain=upsample_factor**2))
         self.pad = pad
+        self.impl = "fast"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return upfirdn2d(x, self.kernel, pad=self.pad)
+        return upfirdn2d(x, self.kernel, pad=self.pad, impl=self.impl)
 
 
 class Upsample(nn.Module):
@@ -63,9 +67,10 @@ class Upsample(nn.Module):
         self.register_buffer("kernel", make_fir_kernel(taps, gain=factor**2))
         p = len(taps) - factor
         self.pad = ((p + 1) // 2 + factor - 1, p // 2)
+        self.impl = "fast"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad, impl=self.impl)
 
 
 class EqualLinear(nn.Module):
@@ -86,11 +91,12 @@ class EqualLinear(nn.Module):
         self.scale = lr_mul / math.sqrt(in_dim)
         self.lr_mul = lr_mul
         self.activate = activate
+        self.impl = "fast"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else self.bias * self.lr_mul
         if self.activate:
-            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
+            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias, impl=self.impl)
         return F.linear(x, self.weight * self.scale, bias=bias)
 
 
@@ -267,15 +273,21 @@ class NoiseInjection(nn.Module):
         super().__init__()
         self.concat = concat
         self.weight = nn.Parameter(torch.zeros(1))
+        self.impl = "fast"
 
     def forward(self, image: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         if noise is None:
             batch, channels, height, width = image.shape
             noise = image.new_empty(batch, channels if self.concat else 1, height, width).normal_()
         if self.concat:
-            if torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.jit.is_tracing():
-                # Compilers fuse the concatenation themselves, and ``out=`` slices break a
-                # compiled graph or are dropped by the ONNX tracer.
+            if (
+                self.impl == "ref"
+                or torch.is_grad_enabled()
+                or torch.compiler.is_compiling()
+                or torch.jit.is_tracing()
+            ):
+                # The reference; compilers fuse the concatenation themselves, and ``out=``
+                # slices break a compiled graph or are dropped by the ONNX tracer.
                 return torch.cat([image, self.weight * noise], dim=1)
             # one pass per half instead of a scaled copy followed by a concatenation
             channels = image.shape[1]
@@ -373,3 +385,32 @@ class MappingNetwork(nn.Sequential):
             EqualLinear(style_dim, style_dim, lr_mul=lr_mul, activate=True) for _ in range(n_mlp)
         ]
         super().__init__(*layers)
+
+
+@contextmanager
+def implementation(network: nn.Module, impl: str) -> Iterator[None]:
+    """Run the StyleGAN2 layers of ``network`` with ``impl`` inside the block.
+
+    ``"ref"``: the official formulation of every op (``faceprior.models.stylegan2.ops``),
+    per-sample grouped modulated convolutions at every batch size and the noise concatenated
+    out of place; ``"fast"``: faceprior's equivalent cheaper routes (the default). The tests
+    hold the two to the same outputs; the benchmarks time them. Every layer gets its previous
+    setting back on exit.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    kinds = (FusedLeakyReLU, Blur, Upsample, EqualLinear, NoiseInjection)
+    switched = [m for m in network.modules() if isinstance(m, kinds)]
+    modulated = [m for m in network.modules() if isinstance(m, ModulatedConv2d)]
+    saved = [m.impl for m in switched], [m.grouped for m in modulated]
+    for module in switched:
+        module.impl = impl
+    for module in modulated:
+        module.grouped = True if impl == "ref" else module.grouped
+    try:
+        yield
+    finally:
+        for module, value in zip(switched, saved[0], strict=True):
+            module.impl = value
+        for module, value in zip(modulated, saved[1], strict=True):
+            module.grouped = value

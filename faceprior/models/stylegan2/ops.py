@@ -5,6 +5,11 @@ compute (no compiled extension), so they run on any device PyTorch supports. The
 cases take cheaper equivalent routes: symmetric padding goes into the convolution instead of
 a padded copy, and 2x upsampling is one depthwise transposed convolution instead of zero
 insertion followed by a convolution four times the size.
+
+Each op takes ``impl``: ``"fast"`` (the default, the routes above) or ``"ref"``, the official
+formulation computed step by step (zero insertion, explicit padding, convolution, then
+subsampling; out-of-place activation), kept beside the fast path as its specification: the
+tests check every fast route against it, and ``benchmarks/`` time the two.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch.nn.functional as F
 
 LEAKY_SLOPE = 0.2
 ACTIVATION_GAIN = math.sqrt(2.0)
+IMPLS = ("fast", "ref")
 
 
 def make_fir_kernel(taps: list[int] | tuple[int, ...], gain: float = 1.0) -> torch.Tensor:
@@ -26,12 +32,20 @@ def make_fir_kernel(taps: list[int] | tuple[int, ...], gain: float = 1.0) -> tor
 
 
 def upfirdn2d(
-    x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    up: int = 1,
+    down: int = 1,
+    pad: tuple[int, int] = (0, 0),
+    impl: str = "fast",
 ) -> torch.Tensor:
     """Upsample by zero insertion, pad, convolve with ``kernel`` (true convolution), downsample.
 
     ``pad`` is (before, after) and applies to both spatial axes; negative values crop.
+    ``impl="ref"`` computes it literally, as :func:`upfirdn2d_ref`.
     """
+    if impl == "ref":
+        return upfirdn2d_ref(x, kernel, up, down, pad)
     channels = int(x.shape[1])  # a constant in traced graphs: exporters need static kernels
     pad0, pad1 = pad
     taps = kernel.shape[-1]
@@ -58,17 +72,36 @@ def upfirdn2d(
     return F.conv2d(x, weight, stride=down, groups=channels)
 
 
+def upfirdn2d_ref(
+    x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
+    """The reference of :func:`upfirdn2d`: zero insertion, padding, convolution, subsampling,
+    each as its own step (the official CPU path)."""
+    batch, channels, height, width = x.shape
+    if up > 1:
+        x = x.reshape(batch, channels, height, 1, width, 1)
+        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
+        x = x.reshape(batch, channels, height * up, width * up)
+    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
+    weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(channels, 1, *kernel.shape)
+    return F.conv2d(x, weight, groups=channels)[:, :, ::down, ::down]
+
+
 def fused_leaky_relu(
     x: torch.Tensor,
     bias: torch.Tensor | None,
     scale: float = ACTIVATION_GAIN,
     inplace: bool = False,
+    impl: str = "fast",
 ) -> torch.Tensor:
     """``scale * leaky_relu(x + bias, 0.2)`` with the bias broadcast over dim 1.
 
     ``inplace`` reuses ``x``'s memory when autograd is off (the caller owns ``x``); at
     inference this saves two full passes over the largest activations of the network.
+    ``impl="ref"`` never works in place (:func:`fused_leaky_relu_ref`).
     """
+    if impl == "ref":
+        return fused_leaky_relu_ref(x, bias, scale)
     shape = None if bias is None else [1, bias.shape[0]] + [1] * (x.ndim - 2)
     if inplace and not torch.is_grad_enabled():
         if bias is not None:
@@ -76,4 +109,13 @@ def fused_leaky_relu(
         return F.leaky_relu_(x, LEAKY_SLOPE).mul_(scale)
     if bias is not None:
         x = x + bias.view(shape).to(x.dtype)
+    return F.leaky_relu(x, LEAKY_SLOPE) * scale
+
+
+def fused_leaky_relu_ref(
+    x: torch.Tensor, bias: torch.Tensor | None, scale: float = ACTIVATION_GAIN
+) -> torch.Tensor:
+    """The reference of :func:`fused_leaky_relu`: bias, activation and gain out of place."""
+    if bias is not None:
+        x = x + bias.view([1, bias.shape[0]] + [1] * (x.ndim - 2)).to(x.dtype)
     return F.leaky_relu(x, LEAKY_SLOPE) * scale

@@ -1,7 +1,7 @@
 """Adversarial losses and the StyleGAN2 regularisers.
 
 Logistic (non-saturating) GAN with lazy R1 and path-length regularisation as in StyleGAN2 and
-GPEN's ``train_simple.py`` (gpen.md §5.1); hinge GAN and multi-scale feature matching for the
+GPEN's official ``train_simple.py``; hinge GAN and multi-scale feature matching for the
 pix2pixHD-style discriminators of PSFR-GAN and MMRB-GAN.
 """
 

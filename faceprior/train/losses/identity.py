@@ -3,7 +3,7 @@
 Two backbones, chosen by name; a missing weights file is an error either way, because a random
 embedding would train nothing:
 
-* ``arcface-ir-se50``: what GPEN uses (gpen.md §5.1): ArcFace IR-SE-50 of
+* ``arcface-ir-se50``: what GPEN uses (official train_simple.py): ArcFace IR-SE-50 of
   :mod:`faceprior.models.arcface` with the public ``model_ir_se50.pth``, fed GPEN's fixed crop
   of the aligned face (:func:`~faceprior.models.arcface.gpen_crop`) pooled to 112x112, straight
   from the [-1, 1] RGB tensors.

@@ -1,4 +1,4 @@
-"""PSFR-GAN's training losses as the official code computes them (shared/specs/psfrgan.md §6).
+"""PSFR-GAN's training losses as the official code (enhance_model.py, loss.py) computes them.
 
 Generator: ``10 * L1 + 10 * feature matching + 1 * hinge + 1000 * semantic-aware style``;
 discriminator: hinge, halved, averaged over the three scales. The discriminator sees
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,16 +22,6 @@ ScaleOutputs = Sequence[tuple[torch.Tensor, Sequence[torch.Tensor]]]
 # ReLUs, so the first two are post-ReLU while the deepest one is the raw conv5_4 output.
 STYLE_LAYERS = ("relu3_4", "relu4_4", "conv5_4")
 GRAM_EPS = 1e-8
-
-
-@dataclass(frozen=True)
-class PSFRGANLossWeights:
-    """The official weights (README training command)."""
-
-    pixel: float = 10.0
-    feature_matching: float = 10.0
-    adversarial: float = 1.0
-    style: float = 1000.0
 
 
 def pixel_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

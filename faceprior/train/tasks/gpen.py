@@ -1,11 +1,11 @@
 """GPEN training: the StyleGAN2 prior (``gpen_prior``) and BFR fine-tuning (``gpen_bfr``).
 
-``gpen_bfr`` follows the released ``train_simple.py`` (gpen.md §5.1): logistic GAN with R1
+``gpen_bfr`` follows the released ``train_simple.py``: logistic GAN with R1
 (gamma 10) every 16 steps and path-length regularisation (weight 2, decay 0.01) every 4,
 SmoothL1 and identity losses, EMA decay ``0.5 ** (32 / 10000)`` and Adam with the lazy-
 regularisation scaling of the learning rate and betas. ``gpen_prior`` trains the decoder alone
 as an unconditional StyleGAN2 with random maps in GPEN's concatenated-noise layout, so that a
-``gpen_bfr`` stage can start its decoder from it (gpen.md §9.1: a StyleGAN2 checkpoint cannot
+``gpen_bfr`` stage can start its decoder from it (docs/training.md: a StyleGAN2 checkpoint cannot
 be loaded into GPEN, the prior has to be trained with the concat layout).
 
 Deviations, on purpose: the path length is measured w.r.t. the single W latent GPEN's
@@ -35,7 +35,7 @@ from ..task import Batch, TrainingTask
 
 @dataclass
 class GPENModel:
-    """Constructor arguments of ``FullGenerator``/``GPENDiscriminator`` (gpen.md §1-3)."""
+    """Constructor arguments of ``FullGenerator``/``GPENDiscriminator`` (GPEN README)."""
 
     size: int = 512
     style_dim: int = 512
@@ -244,7 +244,7 @@ class GPENPriorTask(_StyleGAN2Task):
 
 
 class GPENBFRTask(_StyleGAN2Task):
-    """GPEN restoration fine-tuning on (LQ, HQ) pairs, gpen.md §5.1."""
+    """GPEN restoration fine-tuning on (LQ, HQ) pairs, official train_simple.py."""
 
     Options = GPENBFROptions
 

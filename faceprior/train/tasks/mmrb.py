@@ -1,7 +1,7 @@
-"""MMRB-GAN training: the two-stage "self-supervised" strategy (``shared/specs/mmrb-gan.md`` §6).
+"""MMRB-GAN training: the two-stage "self-supervised" strategy (docs/mmrb-gan.md).
 
 The abstract only says a self-supervised strategy fits the output distribution to the target
-and stabilises training; the reading adopted here (ASSUMPTION, spec §6.1 reading 1):
+and stabilises training; the reading adopted here (ASSUMPTION, docs/mmrb-gan.md reading 1):
 
 * ``mmrb_stage1`` trains the whole network as an auto-encoder, HQ -> HQ: the codec learns to
   map real faces onto the StyleGAN2 prior's manifold before it ever sees a degradation.
@@ -9,7 +9,7 @@ and stabilises training; the reading adopted here (ASSUMPTION, spec §6.1 readin
   (``self_reconstruction_ratio``) of HQ -> HQ samples in every batch.
 
 Both stages use GPEN's StyleGAN2 step (logistic GAN, lazy R1 and path-length regularisation,
-EMA; ``tasks/gpen.py``) with the spec's loss weights (§6.2: L1 + 0.1 adversarial, plus
+EMA; ``tasks/gpen.py``) with the spec's loss weights (docs/mmrb-gan.md: L1 + 0.1 adversarial, plus
 perceptual and identity terms when their weights files are given). ``prior_weights`` (a GPEN
 zoo name or checkpoint) initialises the StyleGAN2 prior, and for ``gpen-mmrb`` also GPEN's
 encoder convs (:func:`faceprior.models.mmrb.load_gpen_weights`); stage 2 starts from stage 1
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ...hub.checkpoint import CheckpointError, read_checkpoint, state_dict_candidates
+from ...models.loading import resolve_weights
 from ...models.mmrb import GPENMMRB, MMRBGAN, load_gpen_weights
 from ..task import Batch
 from .gpen import GANSchedule, GPENBFROptions, GPENBFRTask, gpen_discriminator
@@ -56,7 +58,7 @@ class MMRBModel:
 
 @dataclass
 class MMRBOptions(GPENBFROptions):
-    """GPEN's BFR options with the spec's MMRB-GAN defaults (§6.2-6.3, ASSUMPTION)."""
+    """GPEN's BFR options with the spec's MMRB-GAN defaults (docs/mmrb-gan.md, ASSUMPTION)."""
 
     model: MMRBModel = field(default_factory=MMRBModel)
     gan: GANSchedule = field(default_factory=GANSchedule)
@@ -94,9 +96,6 @@ def build_network(model: MMRBModel) -> torch.nn.Module:
 
 def load_prior(network: torch.nn.Module, name_or_path: str) -> None:
     """Initialise the shared parts of ``network`` from an official GPEN checkpoint."""
-    from ...api import resolve_weights
-    from ...hub.checkpoint import CheckpointError, read_checkpoint, state_dict_candidates
-
     checkpoint = read_checkpoint(resolve_weights(name_or_path))
     for _, state_dict in state_dict_candidates(checkpoint.content):
         if "generator.style.1.weight" in state_dict:
@@ -158,7 +157,7 @@ class MMRBStage1Options(MMRBOptions):
 
 
 class MMRBStage1Task(MMRBStage2Task):
-    """HQ -> HQ auto-encoding: the self-supervised first stage (spec §6.1)."""
+    """HQ -> HQ auto-encoding: the self-supervised first stage (docs/mmrb-gan.md)."""
 
     Options = MMRBStage1Options
 

@@ -1,6 +1,6 @@
 """Panini-Net training: ``panini_mfr`` (multi-degradation restoration) and ``panini_sr`` (16x SR).
 
-The released recipe (spec panini.md §5) is MMEditing's ``GLEAN`` wrapper running
+The released recipe (official panini configs) is MMEditing's ``GLEAN`` wrapper running
 ``SRGAN.train_step``: per step the generator is updated once with
 ``1.0 * L1 + 1e-2 * perceptual(VGG16 conv4_3, MSE) + 1e-2 * BCE(D(G(x)), real)``, then the
 StyleGAN2 discriminator (mbstd group 4) once with ``BCE(D(gt), real) + BCE(D(G(x)), fake)`` on
@@ -9,7 +9,7 @@ the same, detached, output. Both use Adam(1e-4, betas 0.9/0.99) and one cosine p
 only in their network (``model.architecture``) and data (``panini-mfr`` or ``panini-sr16``).
 
 The released code trains *every* generator part, the StyleGAN2 prior and the UDRL degradation
-encoder included, although the paper calls the prior fixed (§12.1); ``freeze`` lists the
+encoder included, although the paper calls the prior fixed (docs/panini.md); ``freeze`` lists the
 generator parts to keep fixed (frozen parts also stay in eval mode, so BatchNorm statistics
 do not move). The degradation encoder comes from a ``udrl`` run through ``init:``
 (``source: networks.moco.encoder_q``, ``target: generator.deg_encoder``); the prior from an
@@ -30,6 +30,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ...hub.checkpoint import (
+    CheckpointError,
+    load_state_dict_strict,
+    read_checkpoint,
+    state_dict_candidates,
+)
+from ...models.loading import resolve_weights
 from ...models.panini.network import PaniniMFR, PaniniSR
 from ...models.stylegan2.discriminator import Discriminator
 from ..losses.gan import d_logistic_loss, g_nonsaturating_loss
@@ -42,7 +49,7 @@ PRIOR_PREFIXES = ("generator_ema.", "generator.generator.", "generator.")
 
 @dataclass
 class PaniniModel:
-    """Constructor arguments of ``PaniniMFR``/``PaniniSR`` (spec §1); defaults are MFR's."""
+    """Constructor arguments of ``PaniniMFR``/``PaniniSR`` (Panini-Net README); MFR's defaults."""
 
     architecture: str = "panini-mfr"  # panini-mfr | panini-sr
     in_size: int = 512
@@ -58,7 +65,7 @@ class PaniniModel:
 @dataclass
 class PaniniOptions:
     model: PaniniModel = field(default_factory=PaniniModel)
-    lr: float = 1e-4  # both optimisers (§5)
+    lr: float = 1e-4  # both optimisers (official panini configs)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     min_lr: float = 1e-7  # end of the cosine period
     cosine_steps: int = 800000  # cosine period in steps; 0 keeps lr constant
@@ -101,14 +108,6 @@ def load_prior(generator: nn.Module, name_or_path: str) -> str:
     and Panini files (``generator.generator.*`` in MMEditing's wrapper, ``generator.*`` in a
     plain Panini state dict). Returns where in the file the prior was found.
     """
-    from ...api import resolve_weights
-    from ...hub.checkpoint import (
-        CheckpointError,
-        load_state_dict_strict,
-        read_checkpoint,
-        state_dict_candidates,
-    )
-
     checkpoint = read_checkpoint(resolve_weights(name_or_path))
     for where, state_dict in state_dict_candidates(checkpoint.content):
         for prefix in PRIOR_PREFIXES:  # most specific first
@@ -120,7 +119,7 @@ def load_prior(generator: nn.Module, name_or_path: str) -> str:
 
 
 class PaniniMFRTask(TrainingTask):
-    """The released ``SRGAN.train_step`` for Panini-Net on (LQ, HQ) pairs, spec §5."""
+    """The released ``SRGAN.train_step`` for Panini-Net on (LQ, HQ) pairs (official configs)."""
 
     Options = PaniniOptions
 
@@ -265,6 +264,6 @@ class PaniniSROptions(PaniniOptions):
 
 
 class PaniniSRTask(PaniniMFRTask):
-    """The same recipe with the 16x SR network (spec §5: batch 2 per GPU instead of 1)."""
+    """The same recipe with the 16x SR network (official configs: batch 2 per GPU, not 1)."""
 
     Options = PaniniSROptions

@@ -1,4 +1,4 @@
-"""PSFR-GAN training (``psfrgan``): the official recipe of shared/specs/psfrgan.md §4-§7.
+"""PSFR-GAN training (``psfrgan``): the official recipe of official training code.
 
 Per step: the frozen, pretrained ParseNet parses the LQ face; its hard one-hot map and the LQ
 drive the generator (train mode: one spectral-norm power iteration per forward). The generator
@@ -12,7 +12,7 @@ masks that ParseNet had produced offline from the HQ images (``generate_mask.py`
 here the same frozen ParseNet makes them on the fly in eval mode. Deviations, on purpose:
 
 * The LQ is parsed in eval mode by default, as at inference. The official run left ParseNet in
-  train mode (BatchNorm batch statistics of 1 image per GPU, §4, inferred from the code);
+  train mode (BatchNorm batch statistics of 1 image per GPU, inferred from the official code);
   ``parser_batch_statistics: true`` reproduces that without touching the stored statistics.
 * When the HQ is greyed by the degradation, its mask is parsed from the grey HQ (the official
   masks came from the colour images).
@@ -49,7 +49,7 @@ from ..task import Batch, TrainingTask
 
 @dataclass
 class PSFRGeneratorModel:
-    """``PSFRGenerator`` arguments (§3.1); ``out_size`` must equal ``data.size``."""
+    """``PSFRGenerator`` arguments (official psfrnet.py); ``out_size`` must equal ``data.size``."""
 
     out_size: int = 512
     min_feat_size: int = 16
@@ -58,7 +58,7 @@ class PSFRGeneratorModel:
 
 @dataclass
 class PSFRDiscriminatorModel:
-    """``MultiScaleDiscriminator`` arguments (§5); its input has 3 + parser-class channels."""
+    """``MultiScaleDiscriminator`` arguments (official networks.py); input: 3 + parser classes."""
 
     base_channels: int = 64
     n_layers: int = 4
@@ -68,7 +68,7 @@ class PSFRDiscriminatorModel:
 
 @dataclass
 class PSFRGANOptions:
-    """The official PSFR-GAN recipe (spec §6); weights of 0 switch a term off.
+    """The official PSFR-GAN recipe (enhance_model.py, loss.py); weights of 0 switch a term off.
 
     ``parsenet_weights``: zoo name or file of the pretrained ParseNet (required; the official
     run used ``parse_multi_iter_90000.pth`` = zoo ``psfrgan-parsenet``). ``vgg_weights``: a
@@ -78,13 +78,13 @@ class PSFRGANOptions:
     generator: PSFRGeneratorModel = field(default_factory=PSFRGeneratorModel)
     discriminator: PSFRDiscriminatorModel = field(default_factory=PSFRDiscriminatorModel)
     parsenet_weights: str = "psfrgan-parsenet"
-    parser_batch_statistics: bool = False  # True: the official train-mode BatchNorm (§4)
+    parser_batch_statistics: bool = False  # True: the official train-mode BatchNorm
     vgg_weights: str = ""
     pixel_weight: float = 10.0
     feature_matching_weight: float = 10.0
     adversarial_weight: float = 1.0
     style_weight: float = 1000.0
-    style_min_size: int = 224  # VGG input: narrower images are upsized to this (§6); 0: never
+    style_min_size: int = 224  # VGG input: narrower images are upsized to this (official); 0: never
     g_lr: float = 1e-4
     d_lr: float = 4e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
@@ -102,7 +102,7 @@ def freeze_parser(parser: ParseNet) -> ParseNet:
 
 
 class PSFRGANTask(TrainingTask):
-    """PSFR-GAN: generator step, then discriminator step on the same fake (spec §6)."""
+    """PSFR-GAN: generator step, then discriminator step on the same fake (official code)."""
 
     Options = PSFRGANOptions
 

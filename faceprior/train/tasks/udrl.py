@@ -1,7 +1,7 @@
-"""UDRL: MoCo training of Panini-Net's degradation representation encoder (spec §3).
+"""UDRL: MoCo training of Panini-Net's degradation representation encoder (official moco/ code).
 
 Batches are UDRL pairs (``{"query", "key"}``: two different faces, one degradation), made by
-:func:`build_pair_dataset`, which the trainer uses for ``data.kind: degradation-pairs``. The
+:func:`faceprior.train.data.build_dataset` for ``data.kind: degradation-pairs``. The
 released encoder was trained with SGD (lr 0.03, momentum 0.9, weight decay 1e-4), batch 32,
 200 epochs, lr x0.1 at epochs 120 and 160 (or cosine); here the schedule is in steps.
 The exported network is the query encoder, which ``faceprior.load_model`` reads as
@@ -17,22 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 
-from ...models.panini.moco import (
-    PAIR_SIZE,
-    DegradationPairDataset,
-    MoCo,
-    info_nce_loss,
-    positive_accuracy,
-)
-from ..data import EpochOrder
+from ...models.panini.moco import MoCo, info_nce_loss, positive_accuracy
 from ..task import Batch, TrainingTask
-
-if TYPE_CHECKING:
-    from ..config import DataConfig
 
 
 @dataclass
@@ -96,21 +85,3 @@ class UDRLTask(TrainingTask):
 
     def export_networks(self) -> dict[str, torch.nn.Module]:
         return {"degradation_encoder": self.networks["moco"].encoder_q}
-
-
-def build_pair_dataset(data: DataConfig, seed: int) -> EpochOrder:
-    """UDRL pairs from ``data`` (a ``DataConfig``: ``root`` of HQ faces at ``size``, the
-    ``degradation`` preset, pairs at ``lq_size``, default 256), ordered per epoch like every
-    other training set, with fresh degradations each epoch."""
-    from ...data.datasets import FaceFolderDataset
-    from ...data.degradations import build_degradation
-    from ..data import epoch_seed
-
-    faces = FaceFolderDataset(data.root, size=data.size)
-    degradation = build_degradation(data.degradation, **data.degradation_options)
-
-    def make_epoch(epoch: int) -> DegradationPairDataset:
-        seed_epoch = epoch_seed(seed + 1, epoch)
-        return DegradationPairDataset(faces, degradation, seed_epoch, data.lq_size or PAIR_SIZE)
-
-    return EpochOrder(make_epoch, len(faces), seed)

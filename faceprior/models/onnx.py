@@ -1,4 +1,11 @@
-"""Running exported ``.onnx`` files with ONNX Runtime behind faceprior's interfaces."""
+"""Running exported ``.onnx`` files with ONNX Runtime behind faceprior's network interfaces.
+
+``faceprior export`` (``faceprior.deploy.onnx_export``) writes the graph with metadata: the
+kind of network (:data:`KIND_RESTORER`, :data:`KIND_RETINAFACE`), its conventions and the
+load-time options baked into it. Loading an ``.onnx`` file here gives a module that stands in
+for the PyTorch network wherever faceprior takes one. ONNX Runtime is an optional dependency,
+imported when a file is opened.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models.conventions import Conventions
-from ..models.restorer import RestorationModel
-from .onnx_export import KIND_RESTORER, KIND_RETINAFACE
+from ..errors import CheckpointError
+from .conventions import Conventions
+from .restorer import RestorationModel
+from .retinaface import CONFIGS
+
+# ``faceprior.kind`` metadata values of the exported files.
+KIND_RESTORER = "restorer"
+KIND_RETINAFACE = "retinaface"
 
 
 def session(path: str | os.PathLike, threads: int | None = None):
+    """An ONNX Runtime inference session on every available provider."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -24,11 +37,11 @@ def session(path: str | os.PathLike, threads: int | None = None):
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
-
-
-def metadata(path: str | os.PathLike) -> dict[str, str]:
-    return dict(session(path).get_modelmeta().custom_metadata_map)
+    try:
+        return ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
+    except Exception as error:  # onnxruntime's own exception types are not importable stably
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable ONNX model ({detail})") from None
 
 
 class OnnxGraph(nn.Module):
@@ -48,23 +61,27 @@ class OnnxGraph(nn.Module):
 class OnnxRestorer(RestorationModel):
     """An exported restoration model, usable wherever the pipeline takes a model.
 
-    ``baked_options`` are the load-time options fixed in the graph at export (e.g.
+    :meth:`baked_options` are the load-time options fixed in the graph at export (e.g.
     ``{"fidelity": 0.7}`` for Panini-Net; empty for files written before they were recorded).
     """
 
     def __init__(self, network: OnnxGraph, conventions: Conventions, baked_options: dict):
         super().__init__(network, conventions)
-        self.baked_options = baked_options
+        self._baked_options = dict(baked_options)
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return self.network(faces)[0].to(faces.dtype)
 
+    def baked_options(self) -> dict:
+        return dict(self._baked_options)
+
 
 def load_onnx_restorer(path: str | os.PathLike) -> OnnxRestorer:
+    """An exported restoration model with the conventions and baked options it records."""
     graph = OnnxGraph(path)
     info = dict(graph.session.get_modelmeta().custom_metadata_map)
     if info.get("faceprior.kind") != KIND_RESTORER:
-        raise ValueError(f"{path} is not a restoration model exported by `faceprior export`")
+        raise CheckpointError(f"{path} is not a restoration model exported by `faceprior export`")
     fields = json.loads(info["faceprior.conventions"])
     fields["value_range"] = tuple(fields["value_range"])
     fields["inputs"] = tuple(fields["inputs"])
@@ -78,12 +95,12 @@ class OnnxRetinaFace(OnnxGraph):
 
     def __init__(self, path: str | os.PathLike, expected_architecture: str):
         super().__init__(path)
-        from ..face.retinaface import CONFIGS
-
         info = dict(self.session.get_modelmeta().custom_metadata_map)
         architecture = info.get("faceprior.architecture")
         if info.get("faceprior.kind") != KIND_RETINAFACE or architecture not in CONFIGS:
-            raise ValueError(f"{path} is not a RetinaFace network exported by `faceprior export`")
+            raise CheckpointError(
+                f"{path} is not a RetinaFace network exported by `faceprior export`"
+            )
         if architecture != expected_architecture:
-            raise ValueError(f"{path} holds {architecture}, not {expected_architecture}")
+            raise CheckpointError(f"{path} holds {architecture}, not {expected_architecture}")
         self.config = CONFIGS[architecture]
