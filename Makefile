@@ -21,13 +21,11 @@ test: $(STAMP)
 
 DEMO_INPUT ?= ../shared/data/faces/whole/facexlib/test.jpg
 DEMO_OUT ?= results/demo
-# The detector's weights from ../shared when present (they are not bundled); without them the
-# zoo downloads its copy. The restoration model is "auto": GPEN-BFR-512 when it can be had,
-# else the bundled offline model; the command prints which one it used.
-DEMO_DETECTOR ?= $(wildcard ../shared/data/weights/retinaface_mobilenet0.25_Final.pth)
+# No flags needed offline: the detector ships with faceprior, and the restoration model is
+# "auto" (GPEN-BFR-512 when it can be had, else the bundled offline model; the command says
+# which one it used).
 demo: $(STAMP)
-	$(VENV)/bin/faceprior restore $(DEMO_INPUT) -o $(DEMO_OUT) \
-		$(if $(DEMO_DETECTOR),--detector-weights $(DEMO_DETECTOR))
+	$(VENV)/bin/faceprior restore $(DEMO_INPUT) -o $(DEMO_OUT) --compare
 
 lint: $(STAMP)
 	$(PY) -m ruff check faceprior tests benchmarks

@@ -748,3 +748,14 @@ def test_bad_arrays_and_arguments_of_the_face_api_are_argument_errors():
         with pytest.raises(ArgumentError) as caught:
             call()
         assert caught.value.parameter == parameter
+
+
+def test_evaluate_identity_of_non_square_faces_is_named(tmp_path, capsys):
+    weights = shared_path("data/weights/mobilefacenet_casia_068.ckpt")
+    for folder in ("restored", "gt"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.full((24, 16, 3), 90, np.uint8)).save(tmp_path / folder / "a.png")
+    args = ["evaluate", "--no-progress", "--restored", str(tmp_path / "restored")]
+    args += ["--gt", str(tmp_path / "gt"), "--metrics", "identity", "--out", str(tmp_path / "out")]
+    assert main([*args, "--identity-weights", str(weights)]) == 2
+    assert "a.png: identity metric expects square" in user_error(capsys, "evaluate")

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class Statistics:
@@ -35,7 +37,7 @@ def statistics(features: np.ndarray) -> Statistics:
     """Mean and unbiased covariance (``np.cov`` with rowvar=False), as the FID references use."""
     features = np.asarray(features, np.float64)
     if features.ndim != 2 or features.shape[0] < 2:
-        raise ValueError(f"need at least 2 feature vectors (N, D), got shape {features.shape}")
+        raise InputError(f"need at least 2 feature vectors (N, D), got shape {features.shape}")
     return Statistics(features.mean(0), np.cov(features, rowvar=False), features.shape[0])
 
 
@@ -48,7 +50,7 @@ def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
 def frechet_distance(a: Statistics, b: Statistics) -> float:
     """``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr sqrt(S_a S_b)``."""
     if a.mu.shape != b.mu.shape:
-        raise ValueError(f"feature sizes differ: {a.mu.shape} vs {b.mu.shape}")
+        raise InputError(f"FID feature sizes differ: {a.mu.shape} vs {b.mu.shape}")
     root_a = _sqrt_psd(a.sigma)
     inner = root_a @ b.sigma @ root_a
     values = np.linalg.eigvalsh((inner + inner.T) / 2)

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..models.mobilefacenet import MobileFaceNet, embed, ffhq_crop_matrix, warp_crops
 
 
@@ -29,7 +30,7 @@ class IdentityScorer:
     def embedding(self, image: np.ndarray) -> torch.Tensor:
         height, width = image.shape[:2]
         if height != width:
-            raise ValueError(
+            raise InputError(
                 f"identity metric expects square FFHQ-aligned faces, got {width}x{height}"
             )
         tensor = torch.as_tensor(np.asarray(image, np.float32) / 255.0).permute(2, 0, 1)[None]

@@ -22,6 +22,8 @@ import os
 
 import numpy as np
 
+from ..errors import InputError
+
 # left, top, right, bottom of the face box in an FFHQ-aligned square, as fractions of its side.
 FFHQ_BOX = (0.186, 0.320, 0.791, 0.926)
 
@@ -52,7 +54,7 @@ class DlibIdentityScorer:
         height, width = image.shape[:2]
         if box is None:
             if height != width:
-                raise ValueError(
+                raise InputError(
                     f"identity metric expects square FFHQ-aligned faces, got {width}x{height}"
                 )
             left, top, right, bottom = (round(f * width) for f in FFHQ_BOX)
