@@ -28,17 +28,13 @@ import torch
 from torch import nn
 
 from .errors import ArgumentError
+from .hub.entries.gpen import TASK_MODELS
 from .io.images import LoadedImage, join_pixels, read_image, split_pixels
 from .models.psfrgan.parsing import MASK_COLORMAP
 from .models.restorer import RestorationModel
 from .pipeline import DEFAULT_DETECTOR, FaceRestorer, Result
 
 TASKS = ("colorize", "inpaint", "seg2face")
-TASK_MODELS = {
-    "colorize": "gpen-colorization-1024",
-    "inpaint": "gpen-inpainting-1024",
-    "seg2face": "gpen-seg2face-512",
-}
 # BT.601 luma, the weights of cv2.COLOR_BGR2GRAY (RGB order here).
 LUMA = (0.299, 0.587, 0.114)
 NUM_CLASSES = len(MASK_COLORMAP)

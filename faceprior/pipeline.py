@@ -25,6 +25,7 @@ from .io.images import (
     DEFAULT_MAX_PIXELS,
     ImageMetadata,
     LoadedImage,
+    PixelLayout,
     join_pixels,
     read_image,
     split_pixels,
@@ -115,6 +116,45 @@ class Result:
         if not self.faces:
             report["message"] = "no faces found: the image was only upscaled"
         return report
+
+
+@dataclass
+class FaceBatch:
+    """Faces aligned for one forward pass: ``indices`` into the photo's detections, their
+    ``crops`` (N, S, S, 3) float32 in [0, 1], photo-to-crop ``matrices`` and ``valid`` (N, S, S)
+    (where a crop holds photo pixels). ``model``: ``main`` or ``small``, named ``name``."""
+
+    model: str
+    name: str
+    indices: list[int]
+    crops: np.ndarray
+    matrices: list[np.ndarray]
+    valid: np.ndarray
+
+
+@dataclass
+class PreparedPhoto:
+    """A photo ready for the network (:meth:`FaceRestorer.prepare`): its float32 RGB and alpha
+    planes, pixel layout and metadata, the faces to restore with their report numbers, the
+    colour kind (:mod:`faceprior.face.grey`), the aligned batches and the time spent so far."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    layout: PixelLayout
+    metadata: ImageMetadata
+    detections: list[FaceDetection]
+    numbers: list[int]
+    kind: str
+    batches: list[FaceBatch]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RestoredCrops:
+    """The network's output for each :class:`FaceBatch` of a photo, (N, S, S, 3) float32."""
+
+    faces: list[np.ndarray]
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class FaceRestorer:
@@ -280,16 +320,28 @@ class FaceRestorer:
     ) -> Result:
         """Restore every selected face of a photo (path, array or :class:`LoadedImage`).
 
-        Faces go through align, restore, mask and paste ``batch_size`` at a time, so memory
-        does not grow with the number of faces. ``detections`` (input pixels) replace the
-        detector's, e.g. a video's tracked and smoothed faces. ``refine(indices, crops,
-        restored, matrices)`` may change the restored faces of each batch before masking and
-        paste-back (``indices`` into the detections), e.g. to blend them over time; crops it
+        Exactly ``finish(prepared, restore_crops(prepared), refine)`` with ``prepared =
+        prepare(image, detections)``: the three stages, which a distributed run places on
+        different machines (:mod:`faceprior.distributed`). ``detections`` (input pixels)
+        replace the detector's, e.g. a video's tracked and smoothed faces. ``refine(indices,
+        crops, restored, matrices)`` may change the restored faces of each batch before masking
+        and paste-back (``indices`` into the detections), e.g. to blend them over time; crops it
         changes in place are what colour matching then reads.
         """
-        from .face.grey import apply_colour_kind, colour_kind
-        from .face.paste import PasteCanvas
-        from .face.stages import align_faces, paste_faces, restore_batches
+        prepared = self.prepare(image, detections)
+        return self.finish(prepared, self.restore_crops(prepared), refine)
+
+    def prepare(
+        self, image: ImageInput, detections: list[FaceDetection] | None = None
+    ) -> PreparedPhoto:
+        """Everything before the network: read, colour or grey, detect and select, align.
+
+        The faces are aligned ``batch_size`` at a time, one :class:`FaceBatch` per forward
+        pass of :meth:`restore_crops`. Plain data (arrays and dataclasses), so that another
+        process or machine can take the next stage.
+        """
+        from .face.grey import colour_kind
+        from .face.stages import align_faces
 
         timings: dict[str, float] = {}
         clock = _Clock(timings)
@@ -302,79 +354,124 @@ class FaceRestorer:
             numbers = list(range(len(detections)))
         with clock("colour"):
             kind = colour_kind(rgb) if self.keep_grey else "colour"
+        batches = []
+        for model, name, chosen in self._route(detections):
+            conventions = self._runner(model).conventions
+            for start in range(0, len(chosen), self.batch_size):
+                indices = chosen[start : start + self.batch_size]
+                with clock("align"):
+                    crops, matrices, valid = align_faces(
+                        rgb,
+                        [detections[i] for i in indices],
+                        conventions.template,
+                        conventions.input_size,
+                    )
+                batches.append(FaceBatch(model, name, indices, crops, matrices, valid))
+        return PreparedPhoto(
+            rgb, alpha, layout, loaded.metadata, list(detections), numbers, kind, batches, timings
+        )
+
+    def restore_crops(self, prepared: PreparedPhoto) -> RestoredCrops:
+        """The network's forward passes only: the restored faces of each of the photo's
+        :class:`FaceBatch` (the stage that wants a GPU)."""
+        from .face.stages import restore_batches
+
+        timings: dict[str, float] = {}
+        clock = _Clock(timings)
+        faces = []
+        for batch in prepared.batches:
+            with clock("restore"):
+                faces.append(
+                    restore_batches(
+                        self._runner(batch.model), batch.crops, self.batch_size, self.device
+                    )
+                )
+        return RestoredCrops(faces, timings)
+
+    def finish(
+        self,
+        prepared: PreparedPhoto,
+        restored: RestoredCrops,
+        refine: FaceRefiner | None = None,
+    ) -> Result:
+        """Everything after the network: masks, colours, detail, paste into the upscaled photo
+        (background), and the report; ``refine`` as in :meth:`restore`."""
+        from .face.grey import apply_colour_kind
+        from .face.paste import PasteCanvas
+        from .face.stages import paste_faces
+
+        timings = {**prepared.timings}
+        for stage, seconds in restored.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+        clock = _Clock(timings)
+        rgb, detections, numbers = prepared.rgb, prepared.detections, prepared.numbers
         with clock("background"):
-            canvas, alpha, scale = _upscale(rgb, alpha, self.upscale, self.background)
+            canvas, alpha, scale = _upscale(rgb, prepared.alpha, self.upscale, self.background)
         with clock("paste"):
             paste = PasteCanvas(canvas)
         found: dict[int, FaceResult] = {}
-        for runner, name, chosen in self._route(detections):
-            conventions = runner.conventions
-            for start in range(0, len(chosen), self.batch_size):
-                indices = chosen[start : start + self.batch_size]
-                batch = [detections[i] for i in indices]
-                with clock("align"):
-                    crops, matrices, valid = align_faces(
-                        rgb, batch, conventions.template, conventions.input_size
-                    )
-                with clock("restore"):
-                    restored = restore_batches(runner, crops, self.batch_size, self.device)
-                if refine is not None:
-                    restored = refine(indices, crops, restored, matrices)
-                # A damaged model (NaN weights) must not paste black squares: skip those faces.
-                broken = ~np.isfinite(restored).reshape(len(restored), -1).all(axis=1)
-                restored[broken], valid[broken] = 0.0, 0.0
-                with clock("mask"):
-                    if self.mask_source is None:
-                        masks = _face_masks(batch, matrices, conventions)
-                    else:
-                        masks = self.mask_source(restored)
-                strengths = [self._strength_of(numbers[i]) for i in indices]
-                with clock("paste"):
-                    masks, paste_scales = paste_faces(
-                        paste,
-                        scale,
-                        crops,
-                        restored,
-                        masks,
-                        valid,
-                        matrices,
-                        self.color_match,
-                        strengths,
-                        self.keep_detail,
-                    )
-                for index, (face_index, matrix) in enumerate(zip(indices, matrices, strict=True)):
-                    detection = detections[face_index]
-                    face = FaceResult(
-                        detection.box,
-                        detection.score,
-                        detection.landmarks,
-                        matrix,
-                        model=name,
-                        index=numbers[face_index],
-                        strength=strengths[index],
-                        detail=self._detail_note(paste_scales[index], conventions.output_size),
-                    )
-                    if broken[index]:
-                        face.error = "the model returned NaN or infinite values; face left as is"
-                    if self.keep_faces:
-                        face.crop, face.restored = crops[index], restored[index]
-                        face.mask = masks[index]
-                    found[face_index] = face
-        faces = [found[index] for index in range(len(detections))]
+        for batch, faces in zip(prepared.batches, restored.faces, strict=True):
+            conventions = self._runner(batch.model).conventions
+            indices, crops, matrices = batch.indices, batch.crops, batch.matrices
+            # Copies: the stages' inputs may be read-only (Ray) and stay as they were.
+            faces, valid = np.array(faces), np.array(batch.valid)
+            if refine is not None:
+                faces = refine(indices, crops, faces, matrices)
+            # A damaged model (NaN weights) must not paste black squares: skip those faces.
+            broken = ~np.isfinite(faces).reshape(len(faces), -1).all(axis=1)
+            faces[broken], valid[broken] = 0.0, 0.0
+            with clock("mask"):
+                if self.mask_source is None:
+                    masks = _face_masks([detections[i] for i in indices], matrices, conventions)
+                else:
+                    masks = self.mask_source(faces)
+            strengths = [self._strength_of(numbers[i]) for i in indices]
+            with clock("paste"):
+                masks, paste_scales = paste_faces(
+                    paste,
+                    scale,
+                    crops,
+                    faces,
+                    masks,
+                    valid,
+                    matrices,
+                    self.color_match,
+                    strengths,
+                    self.keep_detail,
+                )
+            for index, (face_index, matrix) in enumerate(zip(indices, matrices, strict=True)):
+                detection = detections[face_index]
+                face = FaceResult(
+                    detection.box,
+                    detection.score,
+                    detection.landmarks,
+                    matrix,
+                    model=batch.name,
+                    index=numbers[face_index],
+                    strength=strengths[index],
+                    detail=self._detail_note(paste_scales[index], conventions.output_size),
+                )
+                if broken[index]:
+                    face.error = "the model returned NaN or infinite values; face left as is"
+                if self.keep_faces:
+                    face.crop, face.restored = crops[index], faces[index]
+                    face.mask = masks[index]
+                found[face_index] = face
+        results = [found[index] for index in range(len(detections))]
         with clock("paste"):
             restored_photo = paste.result()
         with clock("colour"):
-            restored_photo = apply_colour_kind(kind, restored_photo, canvas)
-        pixels = join_pixels(restored_photo, alpha, layout)
+            restored_photo = apply_colour_kind(prepared.kind, restored_photo, canvas)
+        pixels = join_pixels(restored_photo, alpha, prepared.layout)
         height, width = rgb.shape[:2]
         return Result(
             pixels,
-            faces,
-            loaded.metadata,
+            results,
+            prepared.metadata,
             timings,
             (width, height),
             self.upscale,
-            _COLOUR_NOTES[kind],
+            _COLOUR_NOTES[prepared.kind],
             self.background_name,
         )
 
@@ -470,20 +567,19 @@ class FaceRestorer:
         matrix = similarity_transform(detection.landmarks.astype(np.float32), target)
         return size / float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))) * self.upscale
 
-    def _route(self, detections: list[FaceDetection]) -> list[tuple[object, str, list[int]]]:
-        """``(model runner, name, face indices)`` per model: small faces to the small model."""
-        main = self._runners[id(self.model)]
+    def _route(self, detections: list[FaceDetection]) -> list[tuple[str, str, list[int]]]:
+        """``(model key, name, face indices)`` per model: small faces to the small model."""
         if self.small_model is None:
-            return [(main, self.model_name, list(range(len(detections))))]
+            return [("main", self.model_name, list(range(len(detections))))]
         small = [self.pasted_size(d) < self.small_face_size for d in detections]
         return [
-            (main, self.model_name, [i for i, s in enumerate(small) if not s]),
-            (
-                self._runners[id(self.small_model)],
-                self.small_model_name,
-                [i for i, s in enumerate(small) if s],
-            ),
+            ("main", self.model_name, [i for i, s in enumerate(small) if not s]),
+            ("small", self.small_model_name, [i for i, s in enumerate(small) if s]),
         ]
+
+    def _runner(self, model: str):
+        """The model runner of a :class:`FaceBatch`'s ``model`` key (``main`` or ``small``)."""
+        return self._runners[id(self.small_model if model == "small" else self.model)]
 
     def _load(self, image: ImageInput, clock: _Clock) -> LoadedImage:
         from .checks import photo_pixels
@@ -596,16 +692,17 @@ def _load_model(model, device: str, fidelity: float | None, parsing_model: str |
     """``(restoration model, its name)``; ``"auto"`` falls back to the bundled offline model."""
     from .models.restorer import RestorationModel, RestorerOptions
 
+    # The method's own options dataclass validates these knobs, once, when the model loads.
+    options = RestorerOptions(fidelity=fidelity, parsing_model=parsing_model)
     if isinstance(model, RestorationModel):
-        if fidelity is not None or parsing_model is not None:
-            raise ArgumentError(
-                "fidelity", "and parsing_model apply when loading a model by name or path"
-            )
+        given = options.given()
+        if given:
+            knob = next(iter(given))
+            raise ArgumentError(knob, "applies when loading a model by name or path")
         return model.eval().to(device), type(model.network).__name__
     from .hub.download import DownloadError
     from .models.loading import load_restoration_model
 
-    options = RestorerOptions(fidelity=fidelity, parsing_model=parsing_model)
     if str(model) == DEFAULT_MODEL:
         preferred, offline = AUTO_MODELS
         try:

@@ -10,15 +10,18 @@ Zoo entries are checked against the networks their arguments build.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from faceprior.errors import ArgumentError
 from faceprior.hub.zoo import entries
 from faceprior.models.loading import load_model, save_model
 from faceprior.models.registry import architectures, detect_architecture, get_architecture
-from faceprior.models.restorer import RestorerOptions
+from faceprior.models.restorer import MethodOptions, RestorationModel, RestorerOptions
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -211,3 +214,90 @@ def test_every_top_level_module_has_a_layer():
     placed = set(re.findall(r"faceprior\.(\w+)", layers))
     top_level = {info.name for info in pkgutil.iter_modules(faceprior.__path__)}
     assert top_level - placed == set()
+
+
+# --- Method options: every restoration method owns one dataclass of load-time knobs ---------
+
+RESTORERS = [arch.name for arch in architectures() if arch.restorer is not None]
+# Options that a method's example cannot build with their defaults alone (offline, no zoo).
+_NEEDS = {"psfrgan": ("parsing_model", "psfrgan-parsenet")}
+
+
+def _restorer_class(name: str) -> type[RestorationModel]:
+    """The registry's ``restorer`` is ``YourRestorer.for_network`` (docs/contributing.md)."""
+    factory = get_architecture(name).restorer
+    owner = getattr(factory, "__self__", None)
+    assert isinstance(owner, type) and issubclass(owner, RestorationModel), (
+        f"{name}: register restorer=<RestorationModel subclass>.for_network"
+    )
+    return owner
+
+
+def _requested_defaults(name: str, tmp_path: Path) -> RestorerOptions:
+    if name not in _NEEDS:
+        return RestorerOptions()
+    knob, helper = _NEEDS[name]
+    path = save_model(_example(helper), tmp_path / f"{helper}.safetensors")
+    return RestorerOptions(**{knob: str(path)})
+
+
+def _all_knobs() -> set[str]:
+    return {f.name for name in RESTORERS for f in dataclasses.fields(_restorer_class(name).Options)}
+
+
+@pytest.mark.parametrize("name", RESTORERS)
+def test_method_options_are_a_frozen_dataclass_whose_defaults_build(name):
+    options_type = _restorer_class(name).Options
+    assert issubclass(options_type, MethodOptions) and dataclasses.is_dataclass(options_type)
+    assert options_type.__dataclass_params__.frozen
+    options = options_type()
+    for field in dataclasses.fields(options_type):
+        assert getattr(options, field.name) is None, f"{field.name}: None means 'not given'"
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(options, field.name, None)
+
+
+@pytest.mark.parametrize("name", RESTORERS)
+def test_method_options_refuse_a_bad_value_naming_the_knob(name):
+    """Wrong types (and Panini-Net's out-of-range fidelity) fail when the options are built."""
+    options_type = _restorer_class(name).Options
+    for field in dataclasses.fields(options_type):
+        for bad in (object(), True, [0.5]):
+            with pytest.raises(ArgumentError) as raised:
+                options_type(**{field.name: bad})
+            assert raised.value.parameter == field.name
+    if name.startswith("panini"):
+        for bad in (-0.1, 1.5, float("nan")):
+            with pytest.raises(ArgumentError, match=r"fidelity must lie in \[0, 1\]"):
+                options_type(fidelity=bad)
+
+
+@pytest.mark.parametrize("name", RESTORERS)
+def test_a_knob_of_another_method_is_refused_at_load(name):
+    network = _example(name)
+    own = {f.name for f in dataclasses.fields(_restorer_class(name).Options)}
+    for knob in sorted(_all_knobs() - own) + ["no_such_knob"]:
+        with pytest.raises(ArgumentError, match=f"{knob} is not supported by {name}") as raised:
+            get_architecture(name).restorer(network, RestorerOptions(**{knob: "x"}))
+        assert raised.value.parameter == knob
+
+
+@pytest.mark.parametrize("name", RESTORERS)
+def test_baked_options_round_trip_through_json(name, tmp_path):
+    """What export records (``faceprior.options``) survives JSON; the method's own knobs in it
+    rebuild the options the model was loaded with."""
+    restorer = get_architecture(name).restorer(_example(name), _requested_defaults(name, tmp_path))
+    assert isinstance(restorer.options, _restorer_class(name).Options)
+    recorded = json.loads(json.dumps(restorer.baked_options()))
+    own = {f.name for f in dataclasses.fields(restorer.options)}
+    recorded = {k: v for k, v in recorded.items() if k in own}
+    assert dataclasses.replace(restorer.options, **recorded) == restorer.options
+
+
+def test_panini_fidelity_is_validated_once_and_baked_as_given():
+    network = _example("panini-sr")
+    restorer = get_architecture("panini-sr").restorer(network, RestorerOptions(fidelity=1))
+    assert restorer.options.fidelity == 1.0 and isinstance(restorer.options.fidelity, float)
+    assert json.loads(json.dumps(restorer.baked_options())) == {"fidelity": 1.0}
+    with pytest.raises(ArgumentError, match="fidelity"):
+        get_architecture("panini-sr").restorer(network, RestorerOptions(fidelity=2.0))

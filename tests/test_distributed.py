@@ -1,7 +1,8 @@
 """Ray runs (faceprior.distributed.restore_dataset) on a local 2-CPU Ray instance.
 
 One Ray instance serves the module. Its workers get a setup hook (Ray's own
-``worker_process_setup_hook``) that logs every file they write and, when a test asks for it
+``worker_process_setup_hook``) that logs every file they write and the process that runs each
+of the restorer's three stages and, when a test asks for it
 through a file in the events folder, kills the worker: right after it wrote a given output, or
 each time it reads a given input. The driver (this process) is never affected.
 """
@@ -43,8 +44,22 @@ def _worker_hook(events: str):
 
     def install() -> None:
         import faceprior.io.images as images
+        from faceprior.pipeline import FaceRestorer
 
         folder = Path(events)
+
+        def logged_stage(name: str):
+            method = getattr(FaceRestorer, name)
+
+            def run(*args, **kwargs):
+                with open(folder / "stages.log", "a") as log:
+                    log.write(f"{name} {os.getpid()}\n")
+                return method(*args, **kwargs)
+
+            return run
+
+        for name in ("prepare", "restore_crops", "finish"):
+            setattr(FaceRestorer, name, logged_stage(name))
         write, read = images.atomic_write_bytes, images.read_image
 
         def logged_write(path, data):
@@ -175,6 +190,21 @@ def test_ray_run_matches_a_plain_run(runs):
     )
     assert distributed["model"] == "gpen-offline-128"
     assert runs["codes"] == {"plain": 1, "ray": 1}  # 1: some files failed
+
+
+def test_the_three_stages_run_in_separate_actors(runs, events):
+    """Read, detect and align; the network; paste and write: each photo through three
+    processes (one actor of each pool on this 2-CPU instance), none of them the driver."""
+    processes: dict[str, list[int]] = {}
+    for line in (events / "stages.log").read_text().splitlines():
+        stage, pid = line.split()
+        processes.setdefault(stage, []).append(int(pid))
+    assert {stage: len(pids) for stage, pids in processes.items()} == {
+        "prepare": len(GOOD), "restore_crops": len(GOOD), "finish": len(GOOD),
+    }  # fmt: skip
+    sets = [set(pids) for pids in processes.values()]
+    assert sum(len(pids) for pids in sets) == len(set().union(*sets))  # pairwise disjoint
+    assert os.getpid() not in set().union(*sets)
 
 
 def test_each_output_written_once_and_every_input_in_the_manifest(runs):

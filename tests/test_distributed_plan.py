@@ -39,6 +39,15 @@ def test_actors_are_sized_to_the_cluster():
         _plan(_Cluster(CPU=8), device="cuda")
 
 
+def test_finish_actors_default_to_the_prepare_actors_and_share_the_cpus():
+    plan = _StagePlan.choose(_Cluster(CPU=16), {"device": "auto"}, 2, None, 1.0)
+    assert (plan.detect_actors, plan.finish_actors, plan.restore_actors) == (2, 2, 14)
+    plan = _StagePlan.choose(_Cluster(CPU=16), {"device": "auto"}, 2, None, 1.0, 6)
+    assert (plan.detect_actors, plan.finish_actors, plan.restore_actors) == (2, 6, 12)
+    plan = _StagePlan.choose(_Cluster(CPU=32, GPU=4), {"device": "auto"}, None, None, 1.0, 8)
+    assert (plan.detect_actors, plan.finish_actors, plan.restore_actors) == (4, 8, 4)
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [
@@ -46,6 +55,7 @@ def test_actors_are_sized_to_the_cluster():
         ("max_attempts", 0),
         ("restore_actors", 1.5),
         ("detect_actors", -1),
+        ("finish_actors", 0),
         ("cpus_per_restore_actor", 0),
         ("quality", 101),
         ("max_pixels", True),

@@ -15,6 +15,24 @@ import argparse
 
 HELP = "export a model or detector to ONNX (verified against the PyTorch outputs)"
 
+# The load-time knobs of restoration methods, baked into the graph: (flag, type, help). Each
+# method declares and validates its own (``RestorationModel.Options``); a method's new knob is
+# one line here, and a knob given to a method without it is refused when the model loads.
+METHOD_KNOBS = (
+    (
+        "--fidelity",
+        float,
+        "Panini-Net only: the fidelity baked into the graph (1 stays close to "
+        "the input, 0 trusts the GAN prior; default: the released weights' own)",
+    ),
+    (
+        "--parsing-model",
+        str,
+        "PSFR-GAN only: zoo name or path of the face parser included in "
+        "the graph (default: the official one)",
+    ),
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..face.types import DEFAULT_DETECTOR
@@ -35,17 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DETECTOR,
         help="detector architecture for a checkpoint path (default: %(default)s)",
     )
-    parser.add_argument(
-        "--fidelity",
-        type=float,
-        help="Panini-Net only: the fidelity baked into the graph (1 stays close to the input, "
-        "0 trusts the GAN prior; default: the released weights' own)",
-    )
-    parser.add_argument(
-        "--parsing-model",
-        help="PSFR-GAN only: zoo name or path of the face parser included in the graph "
-        "(default: the official one)",
-    )
+    for flag, kind, text in METHOD_KNOBS:
+        parser.add_argument(flag, type=kind, help=text)
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
     parser.add_argument(
         "--tolerance",
@@ -106,11 +115,10 @@ def _export(args: argparse.Namespace, temporary, output) -> tuple[object, int]:
     from faceprior.errors import ArgumentError
     from faceprior.models.restorer import RestorerOptions
 
-    options = None
-    if args.fidelity is not None or args.parsing_model is not None:
-        if args.detector:
-            raise ArgumentError("fidelity", "and parsing_model apply to restoration models")
-        options = RestorerOptions(fidelity=args.fidelity, parsing_model=args.parsing_model)
+    knobs = [flag[2:].replace("-", "_") for flag, _, _ in METHOD_KNOBS]
+    options = RestorerOptions(**{knob: getattr(args, knob) for knob in knobs})
+    if args.detector and options.given():
+        raise ArgumentError(next(iter(options.given())), "applies to restoration models only")
     check = not args.no_check
     if args.detector:
         from pathlib import Path

@@ -14,8 +14,8 @@ from pathlib import Path
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, task: str) -> None:
-    from ..gpen_tasks import TASK_MODELS
-    from ..pipeline import DEFAULT_DETECTOR
+    from ..face.types import DEFAULT_DETECTOR
+    from ..hub.entries.gpen import TASK_MODELS
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for results")

@@ -2,9 +2,10 @@
 
 The driver plans the jobs exactly as :func:`faceprior.restore_folder` does (same inputs, same
 output names, same checks), leaves out the outputs that exist, and streams the rest through a
-Ray Data pipeline of two actor pools (:mod:`faceprior.distributed.stages`): detection on CPU
-actors, restoration and paste-back on GPU actors (or CPU actors without a GPU). Each actor
-loads its models once; Ray moves the files between them with back-pressure.
+Ray Data pipeline of three actor pools (:mod:`faceprior.distributed.stages`): reading,
+detection and alignment on CPU actors, the restoration network on GPU actors (or CPU actors
+without a GPU), paste-back and writing on CPU actors. Each actor loads its models once; Ray
+moves the photos between them with back-pressure.
 
 Exactly once, resumable:
 
@@ -31,11 +32,14 @@ from pathlib import Path
 
 from ..errors import ArgumentError, FacepriorError
 from ..io.images import DEFAULT_MAX_PIXELS
+from .stages import driver_options
 
 MANIFEST_NAME = "faceprior-manifest.jsonl"
 # Photos per Ray block: what a worker that dies can lose, and the unit of Ray's scheduling.
 DEFAULT_DETECT_BATCH_SIZE = 4
 DEFAULT_MAX_ATTEMPTS = 3
+# CPUs each actor of the two CPU stages reserves: a prepare and a finish actor share one.
+CPU_STAGE_CPUS = 0.5
 # Blocks beyond this many cost the driver more bookkeeping than they save in lost work.
 _MAX_BLOCKS = 100_000
 
@@ -62,6 +66,7 @@ def restore_dataset(
     address: str | None = None,
     detect_actors: int | None = None,
     restore_actors: int | None = None,
+    finish_actors: int | None = None,
     cpus_per_restore_actor: float = 1.0,
     detect_batch_size: int = DEFAULT_DETECT_BATCH_SIZE,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -78,9 +83,11 @@ def restore_dataset(
     ``ray.init()`` does (``RAY_ADDRESS``, else a new local instance, shut down at the end);
     ``"auto"`` joins the cluster this machine belongs to, ``"ray://host:10001"`` a remote one
     (paths must then name the same files on every node: shared storage).
-    ``detect_actors``: CPU actors that decode and detect (default 1 per GPU, at least 1);
-    ``restore_actors``: actors that restore and write (default one per GPU, else one per CPU
-    left); ``cpus_per_restore_actor``: CPUs each of those reserves (its torch threads);
+    ``detect_actors``: CPU actors that read, detect and align (default 1 per GPU, at least 1);
+    ``restore_actors``: actors that run the restoration network (default one per GPU, else one
+    per CPU left); ``finish_actors``: CPU actors that paste back and write (default: as many as
+    ``detect_actors``); each CPU-stage actor reserves half a CPU (``CPU_STAGE_CPUS``);
+    ``cpus_per_restore_actor``: CPUs each restore actor reserves (its torch threads);
     ``detect_batch_size``: photos per Ray block (what a dying worker loses);
     ``max_attempts``: tries of a photo whose worker dies before it is recorded as failed.
     """
@@ -96,6 +103,7 @@ def restore_dataset(
         ("max_attempts", max_attempts),
         ("detect_actors", 1 if detect_actors is None else detect_actors),
         ("restore_actors", 1 if restore_actors is None else restore_actors),
+        ("finish_actors", 1 if finish_actors is None else finish_actors),
         ("max_pixels", max_pixels),  # as restore_folder checks it and quality
     ):
         _check_positive(name, value)
@@ -128,8 +136,9 @@ def restore_dataset(
                 pending = run.skip_existing() if skip_existing else list(plan.jobs)
                 if pending:
                     stages = _StagePlan.choose(
-                        ray, options, detect_actors, restore_actors, cpus_per_restore_actor
-                    )
+                        ray, options, detect_actors, restore_actors, cpus_per_restore_actor,
+                        finish_actors,
+                    )  # fmt: skip
                     settings_of_stages = StageSettings(
                         options, output, aligned, quality, max_pixels, save_faces,
                         _inputs_to_protect(plan, save_faces or compare), max_attempts, compare,
@@ -173,18 +182,6 @@ def _driver_restorer(options: dict, aligned: bool):
     return restorer
 
 
-def driver_options(options: dict) -> dict:
-    """The options for a restorer on the driver's CPU, which only checks them: GPU-only
-    settings (fp16, compilation) are left to the actors."""
-    precision = options.get("precision", "fp32")
-    return {
-        **options,
-        "device": "cpu",
-        "precision": "fp32" if precision == "fp16" else precision,
-        "compile": False,
-    }
-
-
 def _import_ray():
     try:
         import ray
@@ -220,12 +217,19 @@ def _connect(ray, address: str | None, progress: bool) -> bool:
 class _StagePlan:
     """How many actors of each stage, and what each reserves."""
 
-    def __init__(self, detect: int, restore: int, gpus: float, cpus: float, device: str) -> None:
-        self.detect_actors, self.restore_actors = detect, restore
+    def __init__(
+        self, detect: int, restore: int, gpus: float, cpus: float, device: str, finish: int
+    ) -> None:
+        self.detect_actors, self.restore_actors, self.finish_actors = detect, restore, finish
         self.restore_gpus, self.restore_cpus, self.device = gpus, cpus, device
 
     @classmethod
-    def choose(cls, ray, options: dict, detect, restore, cpus_per_restore: float) -> _StagePlan:
+    def choose(
+        cls, ray, options: dict, detect, restore, cpus_per_restore: float, finish=None
+    ) -> _StagePlan:
+        """Without a GPU, one prepare and one finish actor (half a CPU each) and restore
+        actors on the CPUs left; with GPUs, one restore actor per GPU and a prepare and a
+        finish actor per GPU, as far as the CPUs go."""
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         cpus = int(resources.get("CPU", 1))
@@ -235,10 +239,12 @@ class _StagePlan:
         if gpus and not wants.startswith("cpu"):
             restore = restore or gpus
             detect = detect or max(1, min(gpus, int(cpus - restore * cpus_per_restore)))
-            return cls(detect, restore, 1, cpus_per_restore, "cuda")
+            return cls(detect, restore, 1, cpus_per_restore, "cuda", finish or detect)
         detect = detect or 1
-        restore = restore or max(1, int((cpus - detect) // cpus_per_restore))
-        return cls(detect, restore, 0, cpus_per_restore, "cpu")
+        finish = finish or detect
+        left = cpus - (detect + finish) * CPU_STAGE_CPUS
+        restore = restore or max(1, int(left // cpus_per_restore))
+        return cls(detect, restore, 0, cpus_per_restore, "cpu", finish)
 
 
 def _inputs_to_protect(plan, writes_extra_files: bool) -> frozenset:
@@ -250,8 +256,8 @@ def _inputs_to_protect(plan, writes_extra_files: bool) -> frozenset:
 
 
 def _pipeline(ray, jobs, settings, stages: _StagePlan, detect_batch_size: int):
-    """The Ray Data pipeline: rows of paths, then faces found, then report entries."""
-    from .stages import AttemptCounter, FindFaces, RestorePhotos
+    """The Ray Data pipeline: rows of paths, prepared photos, restored faces, report entries."""
+    from .stages import AttemptCounter, FinishPhotos, PreparePhotos, RestoreFaces
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # faceprior's own bar counts photos and faces
@@ -264,29 +270,28 @@ def _pipeline(ray, jobs, settings, stages: _StagePlan, detect_batch_size: int):
     ]
     blocks = min(_MAX_BLOCKS, -(-len(rows) // detect_batch_size))
     dataset = ray.data.from_items(rows, override_num_blocks=blocks)
-    if settings.aligned:
-        dataset = dataset.map_batches(_no_faces, batch_size=detect_batch_size)
-    else:
-        dataset = dataset.map_batches(
-            FindFaces,
-            fn_constructor_args=(settings, counter),
-            compute=ray.data.ActorPoolStrategy(size=stages.detect_actors),
-            batch_size=detect_batch_size,
-            num_cpus=1,
-        )
-    return dataset.map_batches(
-        RestorePhotos,
+    dataset = dataset.map_batches(
+        PreparePhotos,
+        fn_constructor_args=(settings, counter),
+        compute=ray.data.ActorPoolStrategy(size=stages.detect_actors),
+        batch_size=detect_batch_size,
+        num_cpus=CPU_STAGE_CPUS,
+    )
+    dataset = dataset.map_batches(
+        RestoreFaces,
         fn_constructor_args=(settings, counter, stages.device),
         compute=ray.data.ActorPoolStrategy(size=stages.restore_actors),
         batch_size=1,
         num_cpus=stages.restore_cpus,
         num_gpus=stages.restore_gpus,
     )
-
-
-def _no_faces(batch: dict) -> dict:
-    """Aligned crops need no detection: straight to the restore stage."""
-    return {**batch, "faces": [""] * len(batch["source"])}
+    return dataset.map_batches(
+        FinishPhotos,
+        fn_constructor_args=(settings, counter),
+        compute=ray.data.ActorPoolStrategy(size=stages.finish_actors),
+        batch_size=1,
+        num_cpus=CPU_STAGE_CPUS,
+    )
 
 
 class _Run:

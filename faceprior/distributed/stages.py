@@ -1,30 +1,37 @@
-"""The two stages of a Ray run, each a long-lived actor class that loads its models once.
+"""The three stages of a Ray run, each a long-lived actor class that loads its models once.
 
-- :class:`FindFaces` (CPU actors): reads each file's bytes and decodes them with faceprior's
-  own reader (alpha, 16 bits, ICC, EXIF and orientation survive, unlike Ray's ``read_images``),
-  then runs the face detector. Only the detections travel on: a few numbers per face, not
-  megabytes of pixels through Ray's object store.
-- :class:`RestorePhotos` (GPU actors, or CPU actors without a GPU): runs the very function a
-  local run uses for each file (``faceprior.folders``: read, restore, paste back, write),
-  its restorer answering detection with the faces found in the first stage, so that a Ray run
-  and a plain run give the same files and the same report entries. The file is decoded a
-  second time there: the price of running the local code unchanged (docs/scale.md).
+- :class:`PreparePhotos` (CPU actors): reads each file with faceprior's own reader (alpha,
+  16 bits, ICC, EXIF and orientation survive, unlike Ray's ``read_images``), detects and
+  aligns the faces: :meth:`faceprior.FaceRestorer.prepare`.
+- :class:`RestoreFaces` (GPU actors, or CPU actors without a GPU): the network's forward
+  passes only, :meth:`faceprior.FaceRestorer.restore_crops`. Videos and aligned crops, which
+  need the network frame by frame or have nothing to paste, are restored and written whole
+  here, by the local run's function.
+- :class:`FinishPhotos` (CPU actors): masks, colours, paste-back, background, writing and the
+  report entry, by the very function a local run uses for each file (``faceprior.folders``),
+  its restorer answering with :meth:`faceprior.FaceRestorer.finish` of what the first two
+  stages made, so that a Ray run and a plain run give the same files and the same report
+  entries. That function reads the file a second time (for what it writes besides the pixels
+  and for its messages): the price of running the local code unchanged (docs/scale.md).
 
 Rows are ``{"source": bytes, "target": bytes, "kind": str}`` (paths as bytes: a file name
-need not be valid UTF-8). A file that makes a worker die (a crash in a decoder, out of memory)
-is tried ``max_attempts`` times, counted by :class:`AttemptCounter`, then recorded as failed.
+need not be valid UTF-8); the stages add ``prepared`` and ``restored`` (the pickled stage
+objects, made and read only by these actors, or ``b""``) and ``done`` (the JSON report entry
+and log lines of a file already finished, or ``""``). A file that makes a worker die (a crash
+in a decoder, out of memory) is tried ``max_attempts`` times per stage, counted by
+:class:`AttemptCounter`, then recorded as failed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..face.types import FaceDetection
 from ..io.images import DEFAULT_MAX_PIXELS
 
 
@@ -94,162 +101,166 @@ class _Attempts:
         self.counter.done.remote(self.stage, source)
 
 
-class FindFaces:
-    """Stage 1: decode with faceprior's reader and detect faces, on a CPU."""
+class _Stage:
+    """What the three stages share: settings, attempts, and a restorer on ``device``."""
 
-    def __init__(self, settings: StageSettings, counter) -> None:
-        self.settings = settings
-        self.attempts = _Attempts(counter, "detect", settings.max_attempts)
-        self.detector = build_detector(settings.restorer_options, "cpu")
+    stage = ""
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        found = []
-        for source, kind in zip(batch["source"], batch["kind"], strict=True):
-            source = bytes(source)
-            if kind != "image":  # videos are read frame by frame by the restore stage
-                found.append("")
-                continue
-            if self.attempts.begin(source) is None:
-                found.append(json.dumps({"gave_up": self.settings.max_attempts}))
-                continue
-            found.append(self._detect(Path(os.fsdecode(source))))
-            self.attempts.done(source)
-        return {**batch, "faces": found}
-
-    def _detect(self, path: Path) -> str:
-        """The raw detections as JSON, or "" to leave the file to the restore stage (which
-        reads it again and reports any problem exactly as a local run does)."""
-        from ..io.images import read_image, split_pixels
-        from ..pipeline import _to_bgr_uint8  # the detector must see what restore() shows it
-
-        try:
-            rgb = split_pixels(read_image(path, max_pixels=self.settings.max_pixels).pixels)[0]
-            bgr = _to_bgr_uint8(rgb)
-            detections = self.detector.detect(bgr)
-        except Exception:  # reported by the restore stage, in the local run's words
-            return ""
-        faces = [
-            {
-                "box": _array_to_json(d.box),
-                "score": None if d.score is None else float(d.score),
-                "landmarks": _array_to_json(d.landmarks),
-            }
-            for d in detections
-        ]
-        return json.dumps({"shape": list(bgr.shape), "faces": faces})
-
-
-class KnownFaces:
-    """A detector that answers with the faces stage 1 found in this very photo.
-
-    Given to :class:`faceprior.FaceRestorer` in place of its detector, so that the restorer
-    selects, numbers and restores faces exactly as when it detects them itself. For a photo
-    that stage 1 could not read, or one whose size changed since, it runs the real detector.
-    """
-
-    def __init__(self, options: dict, device: str) -> None:
-        self.options, self.device = options, device
-        self._detector = None
-        self.faces: list[FaceDetection] | None = None
-        self.shape: tuple[int, ...] = ()
-
-    def detect(self, bgr: np.ndarray) -> list[FaceDetection]:
-        if self.faces is not None and tuple(bgr.shape) == self.shape:
-            return list(self.faces)
-        if self._detector is None:
-            self._detector = build_detector(self.options, self.device)
-        return self._detector.detect(bgr)
-
-    def expect(self, found: str) -> None:
-        """Take stage 1's JSON for the next photo ("" when it has none)."""
-        if not found:
-            self.faces, self.shape = None, ()
-            return
-        document = json.loads(found)
-        self.shape = tuple(document["shape"])
-        self.faces = [
-            FaceDetection(
-                _array_from_json(face["box"]), face["score"], _array_from_json(face["landmarks"])
-            )
-            for face in document["faces"]
-        ]
-
-
-class RestorePhotos:
-    """Stage 2: restore, paste back and write each photo with the local run's own function."""
-
-    def __init__(self, settings: StageSettings, counter, device: str) -> None:
+    def __init__(self, settings: StageSettings, counter, device: str | None) -> None:
+        """``device`` None: a CPU-stage actor, whose restorer never runs the restoration
+        network (the driver's CPU options: no fp16, no compilation)."""
         from ..pipeline import FaceRestorer
 
         self.settings = settings
-        self.attempts = _Attempts(counter, "restore", settings.max_attempts)
-        self.known_faces = KnownFaces(settings.restorer_options, device)
-        options = {**settings.restorer_options, "device": device, "detector": self.known_faces}
+        self.attempts = _Attempts(counter, self.stage, settings.max_attempts)
+        options = settings.restorer_options
+        if device is None:
+            options = driver_options(options)
+        else:
+            options = {**options, "device": device}
         self.restorer = FaceRestorer(**options)
-        self.inputs = set(settings.inputs)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        entries, logs = [], []
-        for source, target, kind, found in zip(
-            batch["source"], batch["target"], batch["kind"], batch["faces"], strict=True
-        ):
-            fields, lines = self._one(bytes(source), bytes(target), kind, found)
-            entries.append(json.dumps(fields))
-            logs.append(json.dumps(lines))
-        return {"source": list(batch["source"]), "entry": entries, "logs": logs}
+        columns: dict[str, list] = {name: list(values) for name, values in batch.items()}
+        for row in range(len(columns["source"])):
+            if columns["done"][row]:
+                continue  # finished earlier (given up): passed on as it is
+            source = bytes(columns["source"][row])
+            if self.attempts.begin(source) is None:
+                message = gave_up_message(os.fsdecode(source), self.settings.max_attempts)
+                columns["done"][row] = _done(
+                    {"status": "failed", "error": message, "output": None}, [f"skipped {message}"]
+                )
+                continue
+            self.process(columns, row, source)
+            self.attempts.done(source)
+        return columns
 
-    def _one(self, source: bytes, target: bytes, kind: str, found: str) -> tuple[dict, list]:
+    def process(self, columns: dict[str, list], row: int, source: bytes) -> None:
+        raise NotImplementedError
+
+    def run_job(self, source: bytes, target: bytes, kind: str, restorer) -> str:
+        """The local run's per-file function, with ``restorer``: the ``done`` column."""
         from .. import folders
 
-        path = Path(os.fsdecode(source))
-        gave_up = json.loads(found).get("gave_up") if found else None
-        if gave_up is None and self.attempts.begin(source) is None:
-            gave_up = self.settings.max_attempts
-        if gave_up is not None:
-            message = gave_up_message(str(path), gave_up)
-            return {"status": "failed", "error": message, "output": None}, [f"skipped {message}"]
-        self.known_faces.expect(found)
-        job = folders.Job(path, Path(os.fsdecode(target)), kind)
+        job = folders.Job(Path(os.fsdecode(source)), Path(os.fsdecode(target)), kind)
         lines: list[str] = []
         settings = self.settings
         fields = folders._run_job(
-            self.restorer,
+            restorer,
             job,
             settings.aligned,
             settings.quality,
             settings.max_pixels,
             settings.save_faces,
             settings.output,
-            self.inputs,
+            set(settings.inputs),
             False,
             lines.append,
             compare=settings.compare,
         )
-        self.attempts.done(source)
-        return fields, lines
+        return _done(fields, lines)
 
 
-def build_detector(options: dict, device: str):
-    """The detector that :attr:`faceprior.FaceRestorer.detector` loads for these options."""
-    from ..face.detection import DEFAULT_DETECTOR, load_detector
-    from ..hub.download import offline
+class PreparePhotos(_Stage):
+    """Stage 1, on a CPU: read, detect, align (:meth:`faceprior.FaceRestorer.prepare`)."""
 
-    score = options.get("score_threshold")
-    with offline(options.get("offline", False)):
-        return load_detector(
-            options.get("detector", DEFAULT_DETECTOR),
-            weights=options.get("detector_weights"),
-            device=device,
-            nms_threshold=options.get("nms_threshold", 0.4),
-            **({} if score is None else {"score_threshold": score}),
-        )
+    stage = "prepare"
+
+    def __init__(self, settings: StageSettings, counter) -> None:
+        super().__init__(settings, counter, None)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        count = len(batch["source"])
+        return super().__call__({**batch, "prepared": [b""] * count, "done": [""] * count})
+
+    def process(self, columns: dict[str, list], row: int, source: bytes) -> None:
+        if columns["kind"][row] != "image" or self.settings.aligned:
+            return  # restored whole by the next stage
+        from ..io.images import read_image
+
+        try:
+            image = read_image(Path(os.fsdecode(source)), max_pixels=self.settings.max_pixels)
+            prepared = self.restorer.prepare(image)
+        except Exception:  # reported by the last stage, in the local run's words
+            return
+        columns["prepared"][row] = pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _array_to_json(values: np.ndarray) -> dict:
-    """Exact: JSON floats round-trip float64, and the dtype is kept."""
-    values = np.asarray(values)
-    return {"dtype": values.dtype.str, "values": values.tolist()}
+class RestoreFaces(_Stage):
+    """Stage 2, on a GPU (or a CPU): the network only
+    (:meth:`faceprior.FaceRestorer.restore_crops`); videos and aligned crops whole."""
+
+    stage = "restore"
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        return super().__call__({**batch, "restored": [b""] * len(batch["source"])})
+
+    def process(self, columns: dict[str, list], row: int, source: bytes) -> None:
+        prepared = bytes(columns["prepared"][row])
+        if prepared:
+            # Pickles made by this job's first stage, never read from a file.
+            restored = self.restorer.restore_crops(pickle.loads(prepared))
+            columns["restored"][row] = pickle.dumps(restored, protocol=pickle.HIGHEST_PROTOCOL)
+        elif columns["kind"][row] != "image" or self.settings.aligned:
+            target = bytes(columns["target"][row])
+            columns["done"][row] = self.run_job(source, target, columns["kind"][row], self.restorer)
 
 
-def _array_from_json(document: dict) -> np.ndarray:
-    return np.asarray(document["values"], dtype=np.dtype(document["dtype"]))
+class FinishPhotos(_Stage):
+    """Stage 3, on a CPU: paste back, write and report, with the local run's function."""
+
+    stage = "finish"
+
+    def __init__(self, settings: StageSettings, counter) -> None:
+        super().__init__(settings, counter, None)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        columns = super().__call__(dict(batch))
+        entries, logs = [], []
+        for done in columns["done"]:
+            document = json.loads(done)
+            entries.append(json.dumps(document["fields"]))
+            logs.append(json.dumps(document["lines"]))
+        return {"source": columns["source"], "entry": entries, "logs": logs}
+
+    def process(self, columns: dict[str, list], row: int, source: bytes) -> None:
+        prepared, restored = bytes(columns["prepared"][row]), bytes(columns["restored"][row])
+        finisher = _Finisher(self.restorer)
+        if prepared and restored:
+            finisher.prepared, finisher.restored = pickle.loads(prepared), pickle.loads(restored)
+        target = bytes(columns["target"][row])
+        columns["done"][row] = self.run_job(source, target, columns["kind"][row], finisher)
+
+
+class _Finisher:
+    """Stands in for the restorer in the local run's per-file code: its ``restore`` finishes
+    what the first two stages made of this very photo. A photo the first stage could not
+    read (the local code then reports why) or that changed since is restored here whole."""
+
+    def __init__(self, restorer) -> None:
+        self.restorer = restorer
+        self.prepared = self.restored = None
+
+    def restore(self, image):
+        prepared = self.prepared
+        if prepared is None or image.pixels.shape[:2] != prepared.rgb.shape[:2]:
+            return self.restorer.restore(image)
+        return self.restorer.finish(prepared, self.restored)
+
+
+def driver_options(options: dict) -> dict:
+    """The options for a restorer on a CPU that never runs the restoration network (the
+    driver, which only checks them, and the CPU stages): GPU-only settings (fp16,
+    compilation) are left to the restore actors."""
+    precision = options.get("precision", "fp32")
+    return {
+        **options,
+        "device": "cpu",
+        "precision": "fp32" if precision == "fp16" else precision,
+        "compile": False,
+    }
+
+
+def _done(fields: dict, lines: list[str]) -> str:
+    return json.dumps({"fields": fields, "lines": lines})

@@ -150,14 +150,18 @@ def load_restoration_model(
 ) -> RestorationModel:
     """Load a restoration network wrapped in the pipeline's batch interface.
 
-    An ``.onnx`` file written by ``faceprior export`` runs in ONNX Runtime instead.
+    ``options``: the load-time knobs asked for (``RestorerOptions(fidelity=0.7)``); the
+    method's restorer turns them into its own options dataclass, which validates them here,
+    once, and refuses a knob the method does not have. An ``.onnx`` file written by
+    ``faceprior export`` runs in ONNX Runtime instead; its options were fixed at export.
     """
     if str(name_or_path).endswith(".onnx"):
-        if options not in (None, RestorerOptions()):
-            raise ArgumentError("options", "are fixed at export time for .onnx models")
+        given = (options or RestorerOptions()).given()
+        if given:
+            raise ArgumentError(next(iter(given)), "is fixed at export time for .onnx models")
         return load_onnx_restorer(name_or_path)
     network = load_model(name_or_path, device=device, download=download)
     arch = get_architecture(network.conventions.architecture)
     if arch.restorer is None:
         raise CheckpointError(f"{name_or_path}: a {arch.name} network does not restore faces")
-    return arch.restorer(network, options or RestorerOptions()).eval().to(device)
+    return arch.restorer(network, options).eval().to(device)

@@ -9,6 +9,14 @@ _MODELSCOPE = (
 )
 _LICENCE = "no licence stated by the authors (research use); see github.com/yangxy/GPEN"
 
+# The released model of each GPEN task besides restoration (faceprior.gpen_tasks); here, with
+# the entries, so that the task commands can show their defaults without importing torch.
+TASK_MODELS = {
+    "colorize": "gpen-colorization-1024",
+    "inpaint": "gpen-inpainting-1024",
+    "seg2face": "gpen-seg2face-512",
+}
+
 
 def _bfr(name, filename, urls, size, cm, narrow, params, description, template="gpen"):
     return ZooEntry(

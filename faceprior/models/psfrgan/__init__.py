@@ -23,7 +23,7 @@ from .parsing import (
     parse_faces,
     paste_back_mask,
 )
-from .restorer import PSFRRestorer, psfrgan_restorer
+from .restorer import PSFROptions, PSFRRestorer, psfrgan_restorer
 
 __all__ = [
     "ARCHITECTURES",
@@ -32,6 +32,7 @@ __all__ = [
     "FaceParsing",
     "MultiScaleDiscriminator",
     "PSFRGenerator",
+    "PSFROptions",
     "PSFRRestorer",
     "ParseNet",
     "colorize",

@@ -8,19 +8,37 @@ Every face of a batch goes through both networks in one call each.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+
 import torch
 
-from ..restorer import RestorationModel, RestorerOptions, reject_unsupported
+from ..restorer import MethodOptions, RestorationModel
 from .generator import PSFRGenerator
 from .parsenet import ParseNet, hard_onehot
 from .parsing import load_parser
 
 
+@dataclass(frozen=True)
+class PSFROptions(MethodOptions):
+    """PSFR-GAN's load-time knob.
+
+    ``parsing_model``: zoo name or path of the face parser whose map feeds the generator
+    (``None``: the zoo's official PSFR-GAN ParseNet).
+    """
+
+    parsing_model: str | os.PathLike | None = None
+
+
 class PSFRRestorer(RestorationModel):
     """Restores aligned 512x512 FFHQ-template faces (RGB, [-1, 1]); output is not clamped."""
 
-    def __init__(self, network: PSFRGenerator, parser: ParseNet):
-        super().__init__(network, network.conventions)
+    Options = PSFROptions
+
+    def __init__(
+        self, network: PSFRGenerator, parser: ParseNet, options: PSFROptions | None = None
+    ):
+        super().__init__(network, network.conventions, options)
         expected = network.arguments["parse_ch"]
         found = parser.arguments["parsing_ch"]
         if found != expected:
@@ -28,6 +46,12 @@ class PSFRRestorer(RestorationModel):
                 f"the parser predicts {found} classes, the generator expects {expected}"
             )
         self.parser = parser
+
+    @classmethod
+    def from_options(cls, network: PSFRGenerator, options: PSFROptions) -> PSFRRestorer:
+        """Load the parser ``options.parsing_model`` names, on the generator's device."""
+        device = network.const_input.device
+        return cls(network, load_parser(options.parsing_model, device=device), options)
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -43,9 +67,5 @@ class PSFRRestorer(RestorationModel):
         }
 
 
-def psfrgan_restorer(network: PSFRGenerator, options: RestorerOptions) -> PSFRRestorer:
-    """Architecture factory: load the parser named by ``options.parsing_model`` (default: the
-    zoo's official PSFR-GAN ParseNet) and wrap both networks."""
-    reject_unsupported(options, "psfrgan", ("parsing_model",))
-    device = network.const_input.device
-    return PSFRRestorer(network, load_parser(options.parsing_model, device=device))
+# The registry ``restorer`` of the ``psfrgan`` architecture (``faceprior.models.psfrgan``).
+psfrgan_restorer = PSFRRestorer.for_network
