@@ -172,16 +172,14 @@ class Recorder:
     """Wraps a FaceRestorer to record, per frame, the landmarks it aligned the faces with."""
 
     def __init__(self, restorer) -> None:
-        self.restorer = restorer
         self.used: list[list[np.ndarray]] = []
-        self._find, self._restore = restorer.find_faces, restorer.restore
-        restorer.restore = self.restore
+        self._prepare = restorer.prepare
+        restorer.prepare = self.prepare  # restore() calls it too
 
-    def restore(self, image, detections=None, refine=None):
-        if detections is None:
-            detections = self._find(image)
-        self.used.append([d.landmarks for d in detections])
-        return self._restore(image, detections=detections, refine=refine)
+    def prepare(self, image, detections=None):
+        prepared = self._prepare(image, detections)
+        self.used.append([d.landmarks for d in prepared.detections])
+        return prepared
 
 
 def visible(points: np.ndarray, size: tuple[int, int], margin: float = 4) -> bool:
@@ -248,19 +246,21 @@ def measure(outputs, cleans, inputs, truth, used, scorer) -> dict:
 
 
 def run_clip(name: str, frames: int, folder: Path, scorer, settings) -> list[dict]:
-    """Restore the clip with each (keep_detail, stabilize) of ``settings`` and measure."""
+    """Restore the clip with each (keep_detail, stabilize, steady_detail) of ``settings``."""
     from faceprior.pipeline import FaceRestorer
     from faceprior.video import restore_video
 
     path, clean_frames, truth = build_clip(name, frames, folder)
     rows = []
-    for keep_detail, stabilize in settings:
+    for keep_detail, stabilize, steady in settings:
         restorer = FaceRestorer(
             "gpen-offline-128", detector_weights=DETECTOR, keep_detail=keep_detail
         )
         recorder = Recorder(restorer)
         target = folder / f"{name}-{stabilize}.mp4"
-        report = restore_video(restorer, path, target, stabilize=stabilize, reuse_repeats=False)
+        report = restore_video(
+            restorer, path, target, stabilize=stabilize, steady_detail=steady, reuse_repeats=False
+        )
         scores = measure(
             list(read_frames(target)),
             list(clean_frames()),
@@ -275,6 +275,7 @@ def run_clip(name: str, frames: int, folder: Path, scorer, settings) -> list[dic
                 "frames": report.frames,
                 "mode": "stabilised" if stabilize else "frame-by-frame",
                 "keep_detail": keep_detail,
+                "steady_detail": steady if stabilize and keep_detail else None,
                 **scores,
                 "tracks": report.tracks,
                 "cuts": report.scene_cuts,
@@ -282,7 +283,7 @@ def run_clip(name: str, frames: int, folder: Path, scorer, settings) -> list[dic
                 "fps": round(report.fps, 2),
             }
         )
-        save_frames(f"{name}-detail{int(keep_detail)}", stabilize, target, path)
+        save_frames(f"{name}-detail{int(keep_detail)}{'-steady' * steady}", stabilize, target, path)
     return rows
 
 
@@ -343,6 +344,12 @@ def main() -> int:
         help="also restore with keep_detail=False (the photo's own detail, noise included, "
         "is not brought back)",
     )
+    parser.add_argument(
+        "--without-steady-detail",
+        action="store_true",
+        help="also restore stabilised with steady_detail=False (keep_detail takes each frame's "
+        "own detail, as before the time-averaged detail source)",
+    )
     parser.add_argument("--memory-run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -383,9 +390,11 @@ def main() -> int:
 
             scorer = IdentityScorer(load_mobilefacenet(IDENTITY))
         rows = []
-        settings = [(True, False), (True, True)]
+        settings = [(True, False, True), (True, True, True)]
+        if args.without_steady_detail:
+            settings += [(True, True, False)]
         if args.without_detail:
-            settings += [(False, False), (False, True)]
+            settings += [(False, False, True), (False, True, True)]
         for name in args.clips:
             for row in run_clip(name, args.frames, folder, scorer, settings):
                 rows.append(row)

@@ -189,7 +189,7 @@ def test_static_shot_restored_steadier_than_frame_by_frame(tmp_path):
         outputs[stabilize] = _read_clip(target)[0]
     inputs = _read_clip(source)[0]
     baseline, steady = (_face_change(outputs[s], box) for s in (False, True))
-    assert steady < 0.85 * baseline  # measured: 0.72 at the default temporal_strength
+    assert steady < 0.75 * baseline  # measured: 0.57 (0.72 with each frame's own detail)
     # the face was restored, not left as it came
     assert np.abs(outputs[True][4].astype(int) - inputs[4])[box[1] : box[3]].mean() > 2
     assert _read_clip(tmp_path / "True.mp4")[2]["rate"] == 25
@@ -389,3 +389,32 @@ def test_repeated_frames_are_not_restored_again(tmp_path):
     detector = ScriptedFaces([[_face(10, 4, 30)]])
     restore_video(_fast_restorer(detector), source, tmp_path / "p.mp4", reuse_repeats=False)
     assert detector.calls == 6
+
+
+def test_steady_detail_averages_the_noise_keep_detail_brings_back(tmp_path):
+    # A face pasted about 2x larger than the tiny model's 64 px: keep_detail takes fine detail
+    # from the frame, here static noise, unless the detail source is averaged over time.
+    noise = np.random.default_rng(1)
+    y, x = np.mgrid[0:128, 0:160]
+    still = np.dstack([x + 40, y + 60, 128 + 50 * np.sin(x / 9) * np.cos(y / 7)])
+    frames = [
+        np.clip(still + noise.normal(0, 8, still.shape), 0, 255).astype(np.uint8) for _ in range(8)
+    ]
+    _write_clip(tmp_path / "still.mp4", frames, audio=False)
+    restorer = _fast_restorer(ScriptedFaces([[_face(40, 6, 80)]]))
+    assert restorer.keep_detail
+    outputs = {}
+    for steady in (False, True):
+        output = tmp_path / f"{steady}.mkv"
+        restore_video(restorer, tmp_path / "still.mp4", output, steady_detail=steady, crf=0)
+        outputs[steady] = np.stack(_read_clip(output)[0]).astype(np.float32)
+    face = (slice(40, 90), slice(60, 100))  # inside the face mask
+
+    def flicker(video):
+        return float(np.abs(np.diff(video[:, face[0], face[1]], axis=0)).mean())
+
+    assert flicker(outputs[True]) < 0.8 * flicker(outputs[False])  # measured: 0.65
+    assert np.abs(outputs[True] - outputs[False])[1:, face[0], face[1]].mean() > 1
+    # the first frame has no past, and away from the face (lossless here) nothing changes
+    assert np.array_equal(outputs[True][0], outputs[False][0])
+    assert np.array_equal(outputs[True][:, 100:, :30], outputs[False][:, 100:, :30])

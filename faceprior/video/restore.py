@@ -3,7 +3,9 @@
 Per frame: detect the faces (the photo pipeline's detector and ``faces``/``min_face_size``
 selection), follow them with :class:`FaceTracker` (smoothed landmarks, so the aligned crop
 does not jitter; a missed detection is bridged), restore them with the photo pipeline, blend
-each restored face with its track's past in aligned space (:func:`blend_face`), and paste back.
+each restored face with its track's past in aligned space (:func:`blend_face`), and paste back
+over a frame whose face regions (the ``keep_detail`` source) are averaged over time too
+(:func:`steady_detail_source`).
 A frame identical to the previous one reuses the previous output; a scene cut ends every
 track. Only the current frame, the previous one and a few read-ahead frames are ever held.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .detail import steady_detail_source
 from .streams import (
     VideoError,
     VideoInfo,
@@ -76,6 +79,7 @@ def restore_video(
     crf: int | None = None,
     stabilize: bool = True,
     temporal_strength: float = BlendSettings.strength,
+    steady_detail: bool = True,
     tracker: TrackerSettings | None = None,
     reuse_repeats: bool = True,
     progress: bool = False,
@@ -88,7 +92,10 @@ def restore_video(
     libx264, libvpx-vp9 for .webm); ``crf``: its constant-quality setting (default 18 for
     H.264, visually lossless). ``stabilize=False``: restore each frame on its own like a photo
     (the frame-by-frame baseline). ``temporal_strength``: largest weight of a face's past in
-    the temporal blend (0: landmark smoothing only). ``tracker``: track matching and landmark
+    the temporal blend (0: landmark smoothing only). ``steady_detail``: with the restorer's
+    ``keep_detail``, take the detail kept in large faces from the track's face region
+    averaged over time (motion-aware, :mod:`faceprior.video.detail`) instead of from the
+    frame alone, whose noise would flicker. ``tracker``: track matching and landmark
     smoothing settings. ``reuse_repeats``: copy the previous output for a repeated frame.
     ``progress``: show a progress bar with an ETA in frames; ``on_frame(done, total)`` is
     called after each frame (``total`` from the header, or None). The output keeps the audio
@@ -109,7 +116,9 @@ def restore_video(
         info = probe(container)
         report.audio_streams, report.dropped_streams = list(info.audio), list(info.dropped)
         report.frame_rate = float(info.rate) if info.rate else None
-        frames = _FrameRestorer(restorer, stabilize, blending, tracker, reuse_repeats, report)
+        frames = _FrameRestorer(
+            restorer, stabilize, blending, steady_detail, tracker, reuse_repeats, report
+        )
         bar = _progress_bar(source, info, progress)
         pending_audio = []
         items = decode(container, info)
@@ -159,6 +168,7 @@ class _FrameRestorer:
         restorer,
         stabilize: bool,
         blending: BlendSettings,
+        steady_detail: bool,
         tracker: TrackerSettings | None,
         reuse_repeats: bool,
         report: VideoReport,
@@ -166,6 +176,7 @@ class _FrameRestorer:
         self.restorer = restorer
         self.stabilize = stabilize
         self.blending = blending
+        self.steady_detail = steady_detail and restorer.keep_detail
         self.tracker = FaceTracker(tracker)
         self.cuts = SceneCutDetector()
         self.reuse_repeats = reuse_repeats
@@ -212,8 +223,23 @@ class _FrameRestorer:
                 crops[row] = steady_crop  # what colour matching reads, in place
             return restored
 
-        detections = [track.detection for track in tracks]
-        return self.restorer.restore(rgb, detections=detections, refine=refine).image
+        restorer = self.restorer
+        prepared = restorer.prepare(rgb, [track.detection for track in tracks])
+        restored = restorer.restore_crops(prepared)  # from the frame's own crops
+        if self.steady_detail:
+            # The detail source (and background) of paste-back; a copy, the frame stays as is.
+            prepared.rgb = prepared.rgb.copy()
+            for batch in prepared.batches:
+                for index, matrix in zip(batch.indices, batch.matrices, strict=True):
+                    steady_detail_source(
+                        tracks[index].state,
+                        prepared.rgb,
+                        tracks[index].detection.landmarks,
+                        matrix,
+                        batch.crops.shape[1],
+                        self.blending,
+                    )
+        return restorer.finish(prepared, restored, refine).image
 
 
 def _check_complete(source: Path, info: VideoInfo, decoded: int) -> None:

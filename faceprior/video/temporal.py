@@ -60,15 +60,13 @@ def blend_face(
         inside = cv2.warpAffine(
             np.ones((size, size), np.float32), relative, (size, size), flags=cv2.INTER_LINEAR
         )
-        change = np.abs(crop - inputs).mean(axis=2)
-        change = cv2.GaussianBlur(change, (0, 0), sigmaX=max(1.0, size / 64))
-        weight = settings.strength * np.exp(-((change / settings.motion_scale) ** 2))
+        weight = motion_weight(crop, inputs, settings)
         weight *= inside >= 0.999
         if out_size != size:
             weight = cv2.resize(weight, (out_size, out_size), interpolation=cv2.INTER_LINEAR)
             scale = out_size / size
             relative = compose(resize_matrix(scale), compose(relative, resize_matrix(1 / scale)))
-        past = _warp(state["restored"], relative, out_size)
+        past = warp_crop(state["restored"], relative, out_size)
         blended = past * weight[..., None] + restored * (1.0 - weight[..., None])
         state["weight"] = float(weight.mean())
     state.update(crop=crop, restored=blended, matrix=matrix)
@@ -89,16 +87,26 @@ def blend_crop(state: dict, crop: np.ndarray, matrix: np.ndarray, settings: Blen
     if previous is not None and settings.strength > 0:
         size = crop.shape[0]
         relative = compose(matrix, cv2.invertAffineTransform(state["matrix"]))
-        past = _warp(previous, relative, size)
-        change = np.abs(crop - _warp(state["crop"], relative, size)).mean(axis=2)
-        change = cv2.GaussianBlur(change, (0, 0), sigmaX=max(1.0, size / 64))
-        weight = settings.strength * np.exp(-((change / settings.motion_scale) ** 2))
+        past = warp_crop(previous, relative, size)
+        weight = motion_weight(crop, warp_crop(state["crop"], relative, size), settings)
         smoothed = past * weight[..., None] + crop * (1.0 - weight[..., None])
     state["smooth_crop"] = smoothed.astype(np.float32)
     return state["smooth_crop"]
 
 
-def _warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+def motion_weight(crop: np.ndarray, previous: np.ndarray, settings: BlendSettings) -> np.ndarray:
+    """Per-pixel weight of the past (S, S): ``strength`` where the input crop stayed the same
+    as ``previous`` (already warped into this crop), falling to 0 where it changed beyond noise.
+    """
+    import cv2
+
+    size = crop.shape[0]
+    change = np.abs(crop - previous).mean(axis=2)
+    change = cv2.GaussianBlur(change, (0, 0), sigmaX=max(1.0, size / 64))
+    return settings.strength * np.exp(-((change / settings.motion_scale) ** 2))
+
+
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Warp unless the move is below a hundredth of a pixel (no resampling blur then)."""
     import cv2
 
