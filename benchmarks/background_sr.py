@@ -22,9 +22,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import current_rss_mb, machine, markdown_table, peak_rss_mb, save  # noqa: E402
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from common import (  # noqa: E402
+    SHARED,
+    current_rss_mb,
+    machine,
+    markdown_table,
+    peak_rss_mb,
+    save,
+)
 
 
 def _network(scale: int):

@@ -19,6 +19,8 @@ import torch
 RESULTS = Path(
     os.environ.get("FACEPRIOR_BENCH_RESULTS") or Path(__file__).parent / "results" / "local"
 )
+# The read-only ../shared beside the project: data, weights and parity packs.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def machine() -> dict:

@@ -35,10 +35,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, machine, markdown_table, save  # noqa: E402
+from common import RESULTS, SHARED, machine, markdown_table, save  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-HQ = SHARED / "hq"
+HQ = SHARED / "data" / "hq"
 TUNE = 40  # first alae_* files: used while choosing the defaults, never scored here
 PREVIOUS = dict(mask="rectangle", color_match="none", keep_grey=False, keep_detail=False)
 COLOR_CHOICES = ("none", "lab", "adain", "wavelet")

@@ -30,7 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import machine, markdown_table, save  # noqa: E402
+from common import machine, markdown_table, save, time_call  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT.parent / "shared/data/faces/whole/CodeFormer_whole_imgs/00.jpg"
@@ -62,8 +62,7 @@ def main() -> int:
     detector = str(DETECTOR) if DETECTOR.is_file() else None
     restorer = FaceRestorer(args.model, detector_weights=detector)
     loaded = decode_image(data)
-    restorer.restore(loaded)
-    direct = _median(partial(restorer.restore, loaded), args.repeats)
+    direct = time_call(partial(restorer.restore, loaded), args.repeats)
     del restorer  # the server gets the memory and the cores
 
     with socket.socket() as probe:
@@ -92,8 +91,7 @@ def main() -> int:
             def one() -> None:
                 client.post("/v1/restore", files={"image": ("photo.jpg", data)}).raise_for_status()
 
-            one()
-            sequential = _median(one, args.repeats)
+            sequential = time_call(one, args.repeats)
         load = _load(base, data, args.clients, args.seconds)
     finally:
         server.should_exit = True
@@ -119,15 +117,6 @@ def main() -> int:
     print(markdown_table([row]))
     print(f"saved to {save('serve', {'machine': machine(), **row})}")
     return 0
-
-
-def _median(function, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def _load(base: str, data: bytes, clients: int, seconds: float) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .errors import ArgumentError
+from .errors import ArgumentError, InputError
 
 
 def number(
@@ -78,8 +78,6 @@ MIN_SIDE = 8
 def photo_pixels(pixels: object, upscale: float, max_pixels: int, source: str = "image") -> None:
     """Refuse arrays that are not a photo, or whose upscaled output exceeds ``max_pixels``."""
     import numpy as np
-
-    from .errors import InputError
 
     if not isinstance(pixels, np.ndarray):
         raise ArgumentError("image", f"must be a path or a numpy array, got {type(pixels)}")

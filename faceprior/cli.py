@@ -30,6 +30,8 @@ COMMANDS = (
     "seg2face",
 )
 
+DEBUG_HELP = "show the Python traceback of an error (for bug reports)"
+
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
@@ -54,9 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         sub.set_defaults(_run=module.run, _parser=sub)
     return parser
-
-
-DEBUG_HELP = "show the Python traceback of an error (for bug reports)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,7 @@ from .io.images import (
     DEFAULT_MAX_PIXELS,
     FORMAT_BY_SUFFIX,
     INPUT_SUFFIXES,
+    TEMPORARY_SUFFIX,
     atomic_write_bytes,
     remove_stale_temporaries,
 )
@@ -213,7 +214,7 @@ def _walk(folder: Path, recursive: bool, output: Path) -> Iterator[tuple[Path, s
                     yield from _walk(path, recursive, output)
                 continue
             if entry.name.startswith("."):
-                if not entry.name.endswith(".faceprior-tmp") and entry.name != LOCK_NAME:
+                if not entry.name.endswith(TEMPORARY_SUFFIX) and entry.name != LOCK_NAME:
                     yield path, "hidden file"
                 continue
             mode = os.stat(path).st_mode  # follows links: raises for broken ones and loops
@@ -260,10 +261,7 @@ def preflight(output: Path, report: Path) -> None:
     """Refuse output locations that cannot work, without creating anything (so a run that
     stops later, e.g. on a model that cannot be loaded, leaves no empty folder behind)."""
     for folder in (output, report.parent):
-        if folder.is_symlink() and not folder.exists():
-            raise OutputError(f"{folder}: a broken symbolic link, not a folder")
-        if folder.exists() and not folder.is_dir():
-            raise OutputError(f"{folder}: exists and is not a folder")
+        _check_not_a_file(folder)
         existing = folder
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
@@ -276,16 +274,21 @@ def preflight(output: Path, report: Path) -> None:
 def check_writable(folder: Path) -> None:
     """Create ``folder`` if needed and prove that a file can be written in it, or raise
     :class:`OutputError` before any work is done."""
-    if folder.is_symlink() and not folder.exists():
-        raise OutputError(f"{folder}: a broken symbolic link, not a folder")
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: exists and is not a folder")
+    _check_not_a_file(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
         raise OutputError(f"{folder}: cannot write there: {error.strerror or error}") from None
+
+
+def _check_not_a_file(folder: Path) -> None:
+    """Refuse a would-be output folder that is a broken link or something other than a folder."""
+    if folder.is_symlink() and not folder.exists():
+        raise OutputError(f"{folder}: a broken symbolic link, not a folder")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder")
 
 
 def describe_path(path: str | os.PathLike) -> dict:

@@ -171,6 +171,7 @@ class GPENTask:
             )
         from .checks import resolve_device
         from .hub.download import offline as offline_scope
+        from .models.psfrgan.parsing import load_parser
 
         device = resolve_device(device)
         self.task = task
@@ -178,7 +179,7 @@ class GPENTask:
         self.device = device
         with offline_scope(offline):
             network, self.model_name = _load_network(model or TASK_MODELS[task], device)
-            parser_network = _load_parser(parser, device) if parse else None
+            parser_network = load_parser(parser, device=device) if parse else None
         self.model = _wrap(task, network, parser_network).eval().to(device)
         self.restorer = FaceRestorer(
             self.model,
@@ -302,12 +303,6 @@ def _load_network(model, device: str) -> tuple[nn.Module, str]:
     if not isinstance(network, FullGenerator):
         raise ArgumentError("model", f"{name}: the GPEN tasks need a GPEN FullGenerator")
     return network.eval().to(device), name
-
-
-def _load_parser(parser, device: str) -> nn.Module:
-    from .models.psfrgan.parsing import load_parser
-
-    return load_parser(parser, device=device)
 
 
 def _as_colour_layout(pixels: np.ndarray) -> np.ndarray:

@@ -476,8 +476,9 @@ class FaceRestorer:
         )
 
     def find_faces(self, rgb: np.ndarray) -> list[FaceDetection]:
-        """The faces :meth:`restore` restores in an RGB photo (uint8, or float in [0, 1]):
-        detected, then filtered by ``min_face_size`` and ``faces``."""
+        """The faces of an RGB photo (uint8, or float in [0, 1]) that :meth:`restore` chooses
+        from: detected, then filtered by ``min_face_size`` and an ``all``/``largest``/``center``
+        ``faces``; face indices in ``faces`` are not applied here (all kept faces return)."""
         if rgb.dtype == np.uint8:
             bgr = np.ascontiguousarray(rgb[..., ::-1])
         else:
@@ -527,7 +528,7 @@ class FaceRestorer:
         conventions = self.model.conventions
         with clock("restore"):
             output, crop = restore_aligned_crop(
-                self._runners[id(self.model)], rgb, self.device, self.strength, self.color_match
+                self._runner("main"), rgb, self.device, self.strength, self.color_match
             )
         kind = colour_kind(rgb) if self.keep_grey else "colour"
         output = apply_colour_kind(kind, output, resize_plane(rgb, conventions.output_size))
@@ -560,12 +561,13 @@ class FaceRestorer:
         rather than the detection box, whose margins differ between detectors and poses.
         """
         from .face.align import similarity_transform, template_points
+        from .face.paste import paste_scale
 
         conventions = self.model.conventions
         size = conventions.input_size
         target = template_points(conventions.template, size).astype(np.float32)
         matrix = similarity_transform(detection.landmarks.astype(np.float32), target)
-        return size / float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))) * self.upscale
+        return size / paste_scale(matrix) * self.upscale
 
     def _route(self, detections: list[FaceDetection]) -> list[tuple[str, str, list[int]]]:
         """``(model key, name, face indices)`` per model: small faces to the small model."""
@@ -837,20 +839,13 @@ def _upscale(rgb: np.ndarray, alpha: np.ndarray | None, factor: float, backgroun
     (Lanczos), and the (x, y) scale actually applied."""
     if factor == 1 and background is None:
         return rgb, alpha, (1.0, 1.0)
-    import cv2
-
     from .face.background import upscale_photo
 
     height, width = rgb.shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-
-    def resize(plane):
-        if plane.shape[:2] == (size[1], size[0]):
-            return plane
-        return np.clip(cv2.resize(plane, size, interpolation=cv2.INTER_LANCZOS4), 0.0, 1.0)
-
     scale = (size[0] / width, size[1] / height)
-    return upscale_photo(rgb, size, background), None if alpha is None else resize(alpha), scale
+    alpha = None if alpha is None else upscale_photo(alpha, size, None)
+    return upscale_photo(rgb, size, background), alpha, scale
 
 
 class _Clock:

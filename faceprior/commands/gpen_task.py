@@ -16,6 +16,7 @@ from pathlib import Path
 def add_common_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     from ..face.types import DEFAULT_DETECTOR
     from ..hub.entries.gpen import TASK_MODELS
+    from ..runtime import PRECISIONS
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for results")
@@ -48,7 +49,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
+        choices=PRECISIONS,
         default="fp32",
         help="arithmetic of the network: fp32 (default), bf16 (CPUs with AVX512-BF16/AMX, "
         "GPUs) or fp16 (GPUs only)",

@@ -25,7 +25,7 @@ HELP = "restore the faces in photos and videos (files, folders or globs)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..face.background import DEFAULT_TILE_SIZE
+    from ..face.background import BACKGROUNDS, DEFAULT_TILE_SIZE
     from ..face.color import COLOR_MATCHES
     from ..folders import OUTPUT_FORMATS, REPORT_NAME
     from ..io.images import DEFAULT_MAX_PIXELS
@@ -150,7 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     paste.add_argument(
         "--background",
         default="lanczos",
-        metavar="{lanczos,realesrnet} or NAME_OR_PATH",
+        metavar="{" + ",".join(BACKGROUNDS) + "} or NAME_OR_PATH",
         help="how the whole photo is upscaled: lanczos (default), realesrnet (GPEN's released "
         "Real-ESRNet x1/x2/x4 for --upscale; Lanczos with a note when its weights cannot be "
         "had), or a Real-ESRNet/RRDBNet zoo name or checkpoint (GPEN's --use_sr --sr_scale)",

@@ -23,19 +23,24 @@ def match_color(face: np.ndarray, reference: np.ndarray, weights: np.ndarray) ->
     """
     import cv2
 
-    total = float(weights.sum())
-    if total <= 1e-6:
+    if float(weights.sum()) <= 1e-6:
         return face
-    w = (weights / total)[..., None]
     lab_face = cv2.cvtColor(np.ascontiguousarray(face, np.float32), cv2.COLOR_RGB2Lab)
     lab_ref = cv2.cvtColor(np.ascontiguousarray(reference, np.float32), cv2.COLOR_RGB2Lab)
-    mean_face = (lab_face * w).sum(axis=(0, 1))
-    mean_ref = (lab_ref * w).sum(axis=(0, 1))
-    std_face = np.sqrt(((lab_face - mean_face) ** 2 * w).sum(axis=(0, 1)))
-    std_ref = np.sqrt(((lab_ref - mean_ref) ** 2 * w).sum(axis=(0, 1)))
-    ratio = np.clip(std_ref / np.maximum(std_face, 1e-6), 1 / MAX_SPREAD_RATIO, MAX_SPREAD_RATIO)
-    matched = ((lab_face - mean_face) * ratio + mean_ref).astype(np.float32)
+    matched = _match_moments(lab_face, lab_ref, weights).astype(np.float32)
     return np.clip(cv2.cvtColor(matched, cv2.COLOR_Lab2RGB), 0.0, 1.0)
+
+
+def _match_moments(face: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``face`` with each channel's mean/std under ``weights`` (not all zero) moved to
+    ``reference``'s; the spread changes by at most :data:`MAX_SPREAD_RATIO`."""
+    w = (weights / float(weights.sum()))[..., None]
+    mean_face = (face * w).sum(axis=(0, 1))
+    mean_ref = (reference * w).sum(axis=(0, 1))
+    std_face = np.sqrt(((face - mean_face) ** 2 * w).sum(axis=(0, 1)))
+    std_ref = np.sqrt(((reference - mean_ref) ** 2 * w).sum(axis=(0, 1)))
+    ratio = np.clip(std_ref / np.maximum(std_face, 1e-6), 1 / MAX_SPREAD_RATIO, MAX_SPREAD_RATIO)
+    return (face - mean_face) * ratio + mean_ref
 
 
 # Colour transfers the pipeline offers; ``wavelet`` is the default (measured in
@@ -48,16 +53,9 @@ WAVELET_SIGMA = 1 / 32
 
 def match_adain(face: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """AdaIN in RGB: each channel of ``face`` gets ``reference``'s mean/std under ``weights``."""
-    total = float(weights.sum())
-    if total <= 1e-6:
+    if float(weights.sum()) <= 1e-6:
         return face
-    w = (weights / total)[..., None]
-    mean_face = (face * w).sum(axis=(0, 1))
-    mean_ref = (reference * w).sum(axis=(0, 1))
-    std_face = np.sqrt(((face - mean_face) ** 2 * w).sum(axis=(0, 1)))
-    std_ref = np.sqrt(((reference - mean_ref) ** 2 * w).sum(axis=(0, 1)))
-    ratio = np.clip(std_ref / np.maximum(std_face, 1e-6), 1 / MAX_SPREAD_RATIO, MAX_SPREAD_RATIO)
-    return np.clip((face - mean_face) * ratio + mean_ref, 0.0, 1.0).astype(np.float32)
+    return np.clip(_match_moments(face, reference, weights), 0.0, 1.0).astype(np.float32)
 
 
 def match_wavelet(

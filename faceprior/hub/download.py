@@ -27,6 +27,8 @@ TIMEOUT_S = 30
 # Set to 1 (or true/yes/on) to forbid every download: only cached and bundled files are used.
 OFFLINE_ENV = "FACEPRIOR_OFFLINE"
 _offline_scope: ContextVar[bool] = ContextVar("faceprior_offline", default=False)
+# Files shipped inside the package (zoo entries and metric weights marked ``bundled``).
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 def is_offline() -> bool:
@@ -47,7 +49,7 @@ def offline(enabled: bool = True) -> Iterator[None]:
 
 def bundled_path(entry: ZooEntry) -> Path:
     """Where a file shipped inside the package lives (``faceprior/weights/``)."""
-    return Path(__file__).resolve().parent.parent / "weights" / entry.filename
+    return BUNDLED_DIR / entry.filename
 
 
 def cache_dir() -> Path:

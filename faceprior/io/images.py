@@ -133,9 +133,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             _check_file_size(os.fstat(stream.fileno()).st_size, max_pixels, str(path))
             with warnings.catch_warnings():  # decode_image records them as notes
                 warnings.simplefilter("ignore")
-                _open_checked(
-                    stream, max_pixels, str(path)
-                )  # header only; closing it closes stream
+                # The header only: format and size are refused before the file is read.
+                _open_checked(stream, max_pixels, str(path))
             stream.seek(0)
             data = stream.read()
     except OSError as error:

@@ -210,8 +210,7 @@ class PristineModel:
             raise MetricError(f"{path}: not a readable NIQE model (.npz): {error}") from None
         with data:
             if "mu_pris_param" in data and "cov_pris_param" in data:
-                window = data["gaussian_window"] if "gaussian_window" in data else None
-                window = gaussian_window() if window is None else window
+                window = data["gaussian_window"] if "gaussian_window" in data else gaussian_window()
                 return cls(data["mu_pris_param"].ravel(), data["cov_pris_param"], window)
             if "kind" in data and str(data["kind"]) == MODEL_KIND:
                 return cls(data["mu"], data["cov"], data["window"], int(data["patches"]))

@@ -140,7 +140,7 @@ def _stlpips(options: MetricOptions, net: str):
     return LpipsScorer(load_stlpips(net, path), f"stlpips_{net}", options.device), None
 
 
-def _identity_dlib(options: MetricOptions):
+def _identity_dlib():
     from .identity_dlib import DlibIdentityScorer, missing_reason
     from .weights import MetricWeightsMissing, locate
 
@@ -211,7 +211,7 @@ def build_scorers(options: MetricOptions, names, pristine_images) -> tuple[dict,
         "stlpips_alex": lambda: _stlpips(options, "alex"),
         "stlpips_vgg": lambda: _stlpips(options, "vgg"),
         "identity": lambda: _identity(options),
-        "identity_dlib": lambda: _identity_dlib(options),
+        "identity_dlib": _identity_dlib,
         "landmarks": lambda: _landmarks(options),
         "niqe": lambda: _niqe(options, pristine_images),
     }

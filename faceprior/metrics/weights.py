@@ -153,10 +153,6 @@ FILES: dict[str, MetricWeights] = {
 }
 
 
-def bundled_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "weights"
-
-
 def package_file(weights: MetricWeights) -> Path | None:
     """The file inside the installed distribution, found from its metadata (no import)."""
     if weights.package is None or weights.member is None:
@@ -218,11 +214,11 @@ def locate(name: str, progress: bool = True) -> Path:
     Raises :class:`MetricWeightsMissing` when no source has it (offline, no package) and
     ``CheckpointError`` when a file is there but is not the pinned one.
     """
-    from ..hub.download import is_offline, weights_dir
+    from ..hub.download import BUNDLED_DIR, is_offline, weights_dir
 
     weights = FILES[name]
     if weights.bundled:
-        path = bundled_dir() / weights.filename
+        path = BUNDLED_DIR / weights.filename
         if not path.is_file():
             raise MetricWeightsMissing(f"{path} is missing from this faceprior installation")
         return _check(weights, path)

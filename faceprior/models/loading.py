@@ -35,9 +35,6 @@ from .registry import (
 )
 from .restorer import RestorationModel, RestorerOptions
 
-# Zoo files shipped inside the package (``ZooEntry.bundled``), e.g. the offline model.
-BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-
 
 def resolve_weights(name_or_path: str | os.PathLike, download: bool = True) -> Path:
     """A local checkpoint path, or the cached (downloaded on demand) file of a zoo entry."""
@@ -48,7 +45,7 @@ def resolve_weights(name_or_path: str | os.PathLike, download: bool = True) -> P
     if name in entries():
         entry = entries()[name]
         if entry.bundled:
-            bundled = BUNDLED_WEIGHTS / entry.filename
+            bundled = hub_download.bundled_path(entry)
             if not bundled.is_file():
                 raise ModelNotFoundError(
                     f"{name}: the bundled file {bundled} is missing from this installation "

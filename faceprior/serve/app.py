@@ -292,9 +292,7 @@ def _job_progress(job: Job, message: tuple) -> None:
 
 
 def _job_finished(job: Job, future, jobs: JobStore) -> None:
-    if future.cancelled():
-        job.finish("cancelled")
-    elif isinstance(future.exception(), TaskCancelled):
+    if future.cancelled() or isinstance(future.exception(), TaskCancelled):
         job.finish("cancelled")
     elif future.exception() is not None:
         job.finish("failed", str(future.exception()))

@@ -11,7 +11,6 @@ photos (and between video frames).
 
 from __future__ import annotations
 
-import inspect
 import time
 import warnings
 from collections import OrderedDict
@@ -320,10 +319,8 @@ class RestorationService:
         return {"restored": 1, "failed": 0}
 
     def _server_keywords(self) -> dict:
-        from ..pipeline import FaceRestorer
-
         settings = self.settings
-        keywords = {
+        return {
             "detector": settings.detector,
             "detector_weights": settings.detector_weights,
             "device": settings.device,
@@ -332,8 +329,6 @@ class RestorationService:
             "max_pixels": settings.max_pixels,
             "offline": not settings.allow_downloads,
         }
-        accepted = inspect.signature(FaceRestorer).parameters
-        return {name: value for name, value in keywords.items() if name in accepted}
 
     def _auto_model(self) -> str:
         """``auto`` without network access: the first of AUTO_MODELS already on this machine."""
@@ -389,7 +384,6 @@ def encode(result, input_format: str | None, options: RequestOptions, label: str
 def restoration_models(settings: ServeSettings) -> dict[str, dict]:
     """Every zoo restoration model, and whether a request may name it (``available``: bundled
     or cached, or any with ``allow_downloads``)."""
-    from ..hub import download
     from ..hub.zoo import entries
     from ..models.registry import get_architecture
 
@@ -401,7 +395,7 @@ def restoration_models(settings: ServeSettings) -> dict[str, dict]:
             continue
         if not restores:
             continue
-        cached = entry.bundled or download.cached_path(entry).exists()
+        cached = _on_this_machine(entry)
         found[entry.name] = {
             "name": entry.name,
             "architecture": entry.architecture,
@@ -419,7 +413,6 @@ def restoration_models(settings: ServeSettings) -> dict[str, dict]:
 def catalogue(settings: ServeSettings, default_name: str) -> dict:
     """What ``GET /v1/models`` answers: the zoo's restoration models, the parsers a request
     may name, and the default."""
-    from ..hub import download
     from ..hub.zoo import entries
 
     models = restoration_models(settings)
@@ -430,8 +423,7 @@ def catalogue(settings: ServeSettings, default_name: str) -> dict:
         return [
             e.name
             for e in entries().values()
-            if e.architecture == architecture
-            and (settings.allow_downloads or e.bundled or download.cached_path(e).exists())
+            if e.architecture == architecture and (settings.allow_downloads or _on_this_machine(e))
         ]
 
     return {
@@ -441,3 +433,10 @@ def catalogue(settings: ServeSettings, default_name: str) -> dict:
         # "realesrnet" picks the network for the upscale factor, Lanczos when it is missing.
         "backgrounds": ["lanczos", "realesrnet", *available("realesrnet")],
     }
+
+
+def _on_this_machine(entry) -> bool:
+    """Whether a zoo entry's weights need no download: bundled, or already cached."""
+    from ..hub import download
+
+    return entry.bundled or download.cached_path(entry).exists()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..face.paste import compose, resize_matrix
-from .temporal import BlendSettings, motion_weight, warp_crop
+from .temporal import BlendSettings, covered, motion_weight, warp_crop
 
 # The averaging grid is the face's size in the frame when a track starts; if the face has
 # since zoomed by more than this fraction, the grid is remade at the new size (past dropped).
@@ -60,10 +60,7 @@ def steady_detail_source(
         relative = compose(native, cv2.invertAffineTransform(state["detail_matrix"]))
         past = warp_crop(previous, relative, size)
         weight = motion_weight(crop, warp_crop(state["detail_crop"], relative, size), settings)
-        inside = cv2.warpAffine(
-            np.ones((size, size), np.float32), relative, (size, size), flags=cv2.INTER_LINEAR
-        )
-        weight *= inside >= 0.999
+        weight *= covered(relative, size)
         averaged = past * weight[..., None] + crop * (1.0 - weight[..., None])
     state.update(detail_size=size, detail=averaged, detail_crop=crop, detail_matrix=native)
     if previous is None:

@@ -98,7 +98,8 @@ def open_input(path: str | os.PathLike):
 
 
 def probe(container) -> VideoInfo:
-    """The video stream's properties, read from the header and its first frame."""
+    """The video stream's properties, from the header (:func:`decode` fills in ``rotation``
+    and missing colour tags from the first frame)."""
     stream = container.streams.video[0]
     context = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate

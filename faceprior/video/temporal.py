@@ -57,11 +57,8 @@ def blend_face(
         # previous crop pixels -> this crop's pixels, through the photo
         relative = compose(matrix, cv2.invertAffineTransform(state["matrix"]))
         inputs = cv2.warpAffine(previous, relative, (size, size), flags=cv2.INTER_LINEAR)
-        inside = cv2.warpAffine(
-            np.ones((size, size), np.float32), relative, (size, size), flags=cv2.INTER_LINEAR
-        )
         weight = motion_weight(crop, inputs, settings)
-        weight *= inside >= 0.999
+        weight *= covered(relative, size)
         if out_size != size:
             weight = cv2.resize(weight, (out_size, out_size), interpolation=cv2.INTER_LINEAR)
             scale = out_size / size
@@ -104,6 +101,17 @@ def motion_weight(crop: np.ndarray, previous: np.ndarray, settings: BlendSetting
     change = np.abs(crop - previous).mean(axis=2)
     change = cv2.GaussianBlur(change, (0, 0), sigmaX=max(1.0, size / 64))
     return settings.strength * np.exp(-((change / settings.motion_scale) ** 2))
+
+
+def covered(relative: np.ndarray, size: int) -> np.ndarray:
+    """Where the past, warped by ``relative``, covers this (S, S) crop fully (bool): elsewhere
+    it would be border, which must get no weight."""
+    import cv2
+
+    inside = cv2.warpAffine(
+        np.ones((size, size), np.float32), relative, (size, size), flags=cv2.INTER_LINEAR
+    )
+    return inside >= 0.999
 
 
 def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

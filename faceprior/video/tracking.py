@@ -26,7 +26,6 @@ class Track:
     detection: FaceDetection  # this frame's detection, landmarks smoothed
     smoother: OneEuroFilter
     missed: int = 0  # consecutive frames without a detection
-    length: int = 1  # frames seen
     state: dict = field(default_factory=dict)  # per-track memory of the temporal blending
 
 
@@ -80,7 +79,6 @@ class FaceTracker:
             track = self.tracks[t]
             track.detection = self._smoothed(track.smoother, detections[d], time)
             track.missed = 0
-            track.length += 1
         alive = []
         for t, track in enumerate(self.tracks):
             if t not in matched_tracks:
