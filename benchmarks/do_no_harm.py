@@ -1,8 +1,9 @@
 """Does the default restore help every face it touches? Previous vs default, per photo kind.
 
-Runs the bundled gpen-offline-128 (the only restoration weights these machines have) through
-the pipeline twice per photo: ``previous`` (GPEN's soft rectangle, no colour transfer, grey
-photos restored in colour, faces pasted upsampled) and ``default`` (face-shaped mask, wavelet
+Runs a bundled model (--model, default the offline default gpen-offline-128-v2; the only
+restoration weights these machines have) through the pipeline twice per photo: ``previous``
+(GPEN's soft rectangle, no colour transfer, grey photos restored in colour, faces pasted
+upsampled) and ``default`` (face-shaped mask, wavelet
 colour transfer, grey in luminance only, the photo's detail kept where sharper). On
 degraded/ground-truth pairs it also compares the colour transfers (none, lab, adain, wavelet)
 under the default mask. Kinds:
@@ -130,16 +131,16 @@ class Scorer:
         return self.identity.score(out.astype(np.float64), photo.astype(np.float64))["ids_dlib"]
 
 
-def restorers(detector):
+def restorers(detector, model: str):
     from faceprior.pipeline import FaceRestorer
 
     common = dict(detector=detector)
     made = {
-        "previous": FaceRestorer("gpen-offline-128", **common, **PREVIOUS),
-        "default": FaceRestorer("gpen-offline-128", **common),
+        "previous": FaceRestorer(model, **common, **PREVIOUS),
+        "default": FaceRestorer(model, **common),
     }
     for choice in COLOR_CHOICES:
-        made[f"color={choice}"] = FaceRestorer("gpen-offline-128", **common, color_match=choice)
+        made[f"color={choice}"] = FaceRestorer(model, **common, color_match=choice)
     return made
 
 
@@ -157,12 +158,13 @@ def summarise(rows: list[dict], keys: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=24, help="held-out faces per kind")
+    parser.add_argument("--model", default="gpen-offline-128-v2", help="bundled model to run")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     from faceprior.face.detection import load_detector
 
     detector = load_detector("retinaface-mobilenet0.25")
-    made = restorers(detector)
+    made = restorers(detector, args.model)
     scorer = Scorer()
     files = held_out(args.faces)
     per_kind: dict[str, dict[str, list[dict]]] = {}
@@ -271,7 +273,7 @@ def main() -> None:
         }
     record_out = {
         "benchmark": "do_no_harm",
-        "model": "gpen-offline-128",
+        "model": args.model,
         "held_out_faces": [p.name for p in files],
         "missed_detections": missed,
         "tables": tables,
@@ -280,7 +282,7 @@ def main() -> None:
         "machine": machine(),
     }
     save("do_no_harm", record_out)
-    lines = ["# Do no harm: previous vs default pipeline (gpen-offline-128)", ""]
+    lines = [f"# Do no harm: previous vs default pipeline ({args.model})", ""]
     lines.append(
         f"{len(files)} held-out faces ({missed} not detected), {elapsed:.0f} s on "
         f"{record_out['machine']['cpu']} ({record_out['machine']['cores']} cores)."

@@ -1,20 +1,29 @@
-"""Score restoration models on the CelebA subset's held-out test faces (issue 10's table).
+"""Score the bundled models on held-out CelebA faces, per degradation and per yaw (issue 16).
 
 The test split of ../shared/data/train/celeba_align_6k (599 faces after dropping a duplicate
-of a training face), cut with the MANIFEST crop and resized to --size, is degraded with the
-GFPGAN/GPEN recipe and a fixed seed (face i uses ``default_rng([seed, i])``). Each model
-restores the degraded faces exactly as the training task fed them (bilinear resize back to
---size, as GPEN's recipe does); the table also scores the same degraded faces brought back
-with bicubic instead, the usual "no restoration" baseline. Metrics (``--metrics``): PSNR/SSIM
-(RGB and Y), ShiftTolerant-LPIPS, identity cosine with MobileFaceNet and with dlib's ResNet
-descriptor (plus dlib's distance), NIQE with the MATLAB model, FID against the ground-truth
-set (only from --fid-min-faces faces on: below that its covariance estimate is meaningless),
-and LPIPS when --lpips-alex-backbone is given. Restoration time is reported in seconds per face.
+of a training face; never seen in training), cut with the MANIFEST crop and resized to --size,
+is degraded under each --condition:
 
-  python benchmarks/offline_model.py --model gpen=faceprior/weights/gpen-offline-128.safetensors \\
-      --model unet=runs/unet_offline_128/export/generator.safetensors
+- ``photo-x4`` / ``photo-x2`` / ``photo-x1``: the ``photo`` preset (blur sigma 1.2 / 1.0 / 0.8,
+  area downscale 4 / 2 / 1, JPEG 60 / 70 / 50): a face of 32 / 64 / 128 px in a compressed
+  photo, every face degraded the same way. ``photo-x4`` is issue 16's headline condition.
+- ``gpen``: GPEN's released training recipe (GFPGAN-style, blur up to sigma 10, downsampling
+  up to 8x, noise up to 20), one seeded draw per face (``default_rng([seed, i])``): the
+  condition of the first bundled model's card.
 
-Writes results/offline_model.{json,md}; the degraded and restored faces go to --work.
+Models see the degraded face resized back with bilinear interpolation (what the photo
+pipeline's affine warp feeds them); the "no restoration" baseline is the same degraded face
+resized back with **bicubic**. Metrics (``--metrics``): those of ``faceprior evaluate`` plus
+``chroma_shift``, the mean absolute difference of the face's mean Cb and Cr from the ground
+truth's (8-bit levels: a colour cast shows here, not in PSNR). FID only under
+--fid-condition and from --fid-min-faces faces on. Every face's yaw is estimated once from
+the landmarks the bundled detector finds on its ground truth (faceprior.face.pose), and
+PSNR / ST-LPIPS / identity are also reported per yaw bucket. Seconds per face: network time.
+
+  python benchmarks/offline_model.py --model gpen-offline-128-v2=gpen-offline-128-v2 \\
+      --model mmrb-offline-128=mmrb-offline-128 --threads 2
+
+Writes results/<name>.{json,md}; the degraded and restored faces go to --work.
 """
 
 from __future__ import annotations
@@ -30,9 +39,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS, machine  # noqa: E402
+from benchmarks.common import RESULTS, SHARED, machine  # noqa: E402
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+CONDITIONS = {
+    "photo-x4": ("photo", dict(sigma=1.2, downscale=4.0, jpeg_quality=60)),
+    "photo-x2": ("photo", dict(sigma=1.0, downscale=2.0, jpeg_quality=70)),
+    "photo-x1": ("photo", dict(sigma=0.8, downscale=1.0, jpeg_quality=50)),
+    "gpen": ("gpen", {}),
+}
+YAW_BUCKETS = ((0.0, 15.0), (15.0, 30.0), (30.0, 90.0))  # |yaw| in degrees
+BUCKET_COLUMNS = ("psnr", "stlpips_alex", "ids", "ids_dlib")
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,6 +59,12 @@ def parse_args() -> argparse.Namespace:
         default=[],
         metavar="LABEL=PATH",
         help="a model to score (zoo name or .safetensors); repeat to compare several",
+    )
+    parser.add_argument(
+        "--condition",
+        action="append",
+        choices=CONDITIONS,
+        help="degradation condition (repeat; default: all)",
     )
     parser.add_argument("--root", type=Path, default=SHARED / "data/train/celeba_align_6k")
     parser.add_argument("--size", type=int, default=128, help="face side in pixels")
@@ -60,6 +82,7 @@ def parse_args() -> argparse.Namespace:
         default="psnr,ssim,stlpips_alex,identity,identity_dlib,niqe,fid,lpips_alex",
         help="comma-separated metrics of `faceprior evaluate`",
     )
+    parser.add_argument("--fid-condition", default="photo-x4", help="the condition with FID")
     parser.add_argument("--fid-min-faces", type=int, default=50, help="no FID below this")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--work", type=Path, help="folder for the face images (default: temp)")
@@ -76,28 +99,57 @@ def write_faces(folder: Path, images: list[np.ndarray], names: list[str]) -> Non
         write_image(folder / f"{name}.png", np.ascontiguousarray(rgb))
 
 
-def degrade(args: argparse.Namespace, work: Path) -> list[str]:
-    """gt/, input-bilinear/ (what models see) and input-bicubic/ under ``work``."""
+def test_faces(args: argparse.Namespace):
     from faceprior.data import datasets
-    from faceprior.data.degradations import build_degradation
 
     files = datasets.celeba_split_files(args.root, "test")[: args.limit]
     faces = datasets.FaceFolderDataset(
         files, args.size, crop_box=datasets.celeba_crop_box(args.root)
     )
-    names = [f"{index:04d}_{path.stem}" for index, path in enumerate(files)]
+    return faces, [f"{index:04d}_{path.stem}" for index, path in enumerate(files)]
+
+
+def degrade(args: argparse.Namespace, faces, names: list[str], folder: Path) -> None:
+    """gt/, input-bilinear/ (what models see) and input-bicubic/ under ``folder``."""
+    from faceprior.data import datasets
+    from faceprior.data.degradations import build_degradation
+
+    preset, knobs = CONDITIONS[folder.name]
     for label, upsample in (("input-bilinear", "linear"), ("input-bicubic", "cubic")):
         pairs = datasets.SyntheticPairDataset(
-            faces, build_degradation("gpen", upsample=upsample), seed=args.seed
+            faces, build_degradation(preset, **knobs, upsample=upsample), seed=args.seed
         )
         samples = [pairs.sample(index) for index in range(len(pairs))]
-        write_faces(work / label, [lq for lq, _, _ in samples], names)
-    write_faces(work / "gt", [hq for _, hq, _ in samples], names)
-    return names
+        write_faces(folder / label, [lq for lq, _, _ in samples], names)
+    write_faces(folder / "gt", [hq for _, hq, _ in samples], names)
+
+
+def face_yaws(faces, names: list[str]) -> dict[str, float]:
+    """Yaw of each ground-truth face (NaN where the detector finds none), from the bundled
+    RetinaFace on the face padded by a quarter of its side (a tight crop hides the face's
+    outline from the detector)."""
+    import cv2
+
+    from faceprior.face.detection import load_detector
+    from faceprior.face.pose import estimate_yaw
+
+    detector = load_detector("retinaface-mobilenet0.25", score_threshold=0.5)
+    yaws = {}
+    for index, name in enumerate(names):
+        face = np.clip(np.rint(faces[index] * 255), 0, 255).astype(np.uint8)
+        pad = face.shape[0] // 4
+        padded = cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        found = detector.detect(padded)
+        if found:
+            best = max(found, key=lambda d: d.score)
+            yaws[name] = estimate_yaw(best.landmarks)
+        else:
+            yaws[name] = float("nan")
+    return yaws
 
 
 @torch.no_grad()
-def restore(model: str, work: Path, label: str, batch_size: int) -> float:
+def restore(model: str, folder: Path, label: str, batch_size: int) -> float:
     """Restore every degraded face; return the seconds per face (network time only)."""
     import time
 
@@ -106,7 +158,7 @@ def restore(model: str, work: Path, label: str, batch_size: int) -> float:
     from faceprior.metrics.evaluation import list_images
 
     network = load_restoration_model(model)
-    files = list(list_images(work / "input-bilinear").items())
+    files = list(list_images(folder / "input-bilinear").items())
     seconds = 0.0
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
@@ -117,8 +169,66 @@ def restore(model: str, work: Path, label: str, batch_size: int) -> float:
         seconds += time.perf_counter() - began
         pixels = ((restored + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
         for (name, _), image in zip(chunk, pixels, strict=True):
-            write_image(work / "restored" / label / f"{name}.png", np.ascontiguousarray(image))
+            write_image(folder / "restored" / label / f"{name}.png", np.ascontiguousarray(image))
     return seconds / len(files)
+
+
+def chroma_shift(restored: Path, gt: Path) -> dict[str, float]:
+    """Per image: |mean Cb - mean Cb of GT| + |mean Cr - ...| in 8-bit levels (BT.601)."""
+    import cv2
+
+    from faceprior.io.images import read_image
+    from faceprior.metrics.evaluation import list_images
+
+    shifts = {}
+    for name, path in list_images(restored).items():
+        means = []
+        for file in (path, gt / path.name):
+            rgb = read_image(file).pixels
+            ycrcb = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2YCrCb)
+            means.append(ycrcb[..., 1:].reshape(-1, 2).astype(np.float64).mean(axis=0))
+        shifts[name] = float(np.abs(means[0] - means[1]).sum())
+    return shifts
+
+
+def bucket_table(rows: dict, yaws: dict[str, float], per_image: dict) -> dict:
+    """Mean of BUCKET_COLUMNS per |yaw| bucket, for every row label."""
+    table = {}
+    for label, images in per_image.items():
+        table[label] = {}
+        for low, high in YAW_BUCKETS:
+            chosen = [n for n, yaw in yaws.items() if low <= abs(yaw) < high and n in images]
+            bucket = {"faces": len(chosen)}
+            for column in BUCKET_COLUMNS:
+                values = [images[n][column] for n in chosen if column in images[n]]
+                if values:
+                    bucket[column] = float(np.mean(values))
+            table[label][f"{low:.0f}-{high:.0f}"] = bucket
+    return table
+
+
+def markdown(condition: str, rows: dict, buckets: dict, missing: dict) -> list[str]:
+    columns = list(dict.fromkeys(c for values in rows.values() for c in values))
+    lines = [f"### {condition}", "", "| | " + " | ".join(columns) + " |"]
+    lines.append("|---" * (len(columns) + 1) + "|")
+    lines += [
+        f"| {label} | "
+        + " | ".join(f"{values[c]:.4f}" if c in values else "-" for c in columns)
+        + " |"
+        for label, values in rows.items()
+    ]
+    lines += ["", f"Per |yaw| bucket (degrees; faces per bucket), {', '.join(BUCKET_COLUMNS)}:", ""]
+    names = list(next(iter(buckets.values())))
+    lines.append("| | " + " | ".join(names) + " |")
+    lines.append("|---" * (len(names) + 1) + "|")
+    for label, per_bucket in buckets.items():
+        cells = [
+            " / ".join(f"{b.get(c, float('nan')):.3f}" for c in BUCKET_COLUMNS) + f" ({b['faces']})"
+            for b in per_bucket.values()
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [f"\n`{name}` not computed: {reason}" for name, reason in missing.items()]
+    return lines + [""]
 
 
 def main() -> int:
@@ -129,59 +239,70 @@ def main() -> int:
     from faceprior.metrics.registry import MetricOptions
 
     models = dict(item.split("=", 1) for item in args.model)
+    conditions = args.condition or list(CONDITIONS)
     work = args.work or Path(tempfile.mkdtemp(prefix="faceprior-offline-"))
-    names = degrade(args, work)
-    seconds = {}
-    for label, model in models.items():
-        print(f"restoring {len(names)} faces with {label} ({model})")
-        seconds[label] = restore(model, work, label, args.batch_size)
+    faces, names = test_faces(args)
+    yaws = face_yaws(faces, names)
     options = MetricOptions(
         identity_weights=args.identity_weights, lpips_alex_backbone=args.lpips_alex_backbone
     )
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    skipped = {}
-    if "fid" in metrics and len(names) < args.fid_min_faces:
-        metrics.remove("fid")
-        skipped["fid"] = f"{len(names)} faces, fewer than --fid-min-faces {args.fid_min_faces}"
-    folders = {
-        "input (bicubic)": work / "input-bicubic",
-        "input (bilinear)": work / "input-bilinear",
-    }
-    folders |= {label: work / "restored" / label for label in models}
-    rows, missing = {}, {}
-    for label, folder in folders.items():
-        evaluation = evaluate_folders(
-            folder, work / "gt", options, metrics, cache_dir=work / "fid-cache", progress=True
-        )
-        rows[label] = {**evaluation.means(), **evaluation.dataset}
-        if label in seconds:
-            rows[label]["s/face"] = seconds[label]
-        missing = {**evaluation.missing, **skipped}
-        print(label, {k: round(v, 4) for k, v in rows[label].items()})
-    columns = list(dict.fromkeys(c for values in rows.values() for c in values))
-    table = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    table += [
-        f"| {label} | "
-        + " | ".join(f"{values[c]:.4f}" if c in values else "-" for c in columns)
-        + " |"
-        for label, values in rows.items()
-    ]
-    table += [f"\n`{name}` not computed: {reason}" for name, reason in missing.items()]
     payload = {
         "faces": len(names),
         "size": args.size,
         "seed": args.seed,
-        "degradation": "gpen",
+        "conditions": {c: CONDITIONS[c] for c in conditions},
         "models": models,
-        "metrics": metrics,
-        "mean": rows,
-        "missing": missing,
+        "yaw_buckets": {
+            f"{lo:.0f}-{hi:.0f}": sum(lo <= abs(y) < hi for y in yaws.values())
+            for lo, hi in YAW_BUCKETS
+        },
+        "yaw_undetected": int(sum(np.isnan(y) for y in yaws.values())),
+        "results": {},
         "machine": machine(),
     }
+    lines = []
+    for condition in conditions:
+        folder = work / condition
+        degrade(args, faces, names, folder)
+        seconds = {}
+        for label, model in models.items():
+            print(f"{condition}: restoring {len(names)} faces with {label} ({model})")
+            seconds[label] = restore(model, folder, label, args.batch_size)
+        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+        skipped = {}
+        if "fid" in metrics and (
+            condition != args.fid_condition or len(names) < args.fid_min_faces
+        ):
+            metrics.remove("fid")
+            skipped["fid"] = f"only under {args.fid_condition} with >= {args.fid_min_faces} faces"
+        folders = {
+            "input (bicubic)": folder / "input-bicubic",
+            "input (bilinear)": folder / "input-bilinear",
+        }
+        folders |= {label: folder / "restored" / label for label in models}
+        rows, per_image, missing = {}, {}, {}
+        for label, images in folders.items():
+            evaluation = evaluate_folders(
+                images, folder / "gt", options, metrics, cache_dir=work / "fid-cache", progress=True
+            )
+            shifts = chroma_shift(images, folder / "gt")
+            rows[label] = {
+                **evaluation.means(),
+                **evaluation.dataset,
+                "chroma_shift": float(np.mean(list(shifts.values()))),
+            }
+            if label in seconds:
+                rows[label]["s/face"] = seconds[label]
+            per_image[label] = evaluation.rows
+            missing = {**evaluation.missing, **skipped}
+            print(condition, label, {k: round(v, 4) for k, v in rows[label].items()})
+        buckets = bucket_table(rows, yaws, per_image)
+        payload["results"][condition] = {"mean": rows, "yaw": buckets, "missing": missing}
+        lines += markdown(condition, rows, buckets, missing)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (RESULTS / f"{args.name}.md").write_text("\n".join(table) + "\n")
-    print("\n".join(table))
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
     return 0
 
 

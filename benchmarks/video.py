@@ -22,8 +22,19 @@ the truth (``lm_error`` px, ``lm_jitter``: error of the frame-to-frame motion, p
 ``--memory`` restores the ``pan`` clip at several lengths, each in a fresh process, and
 reports frames per second and peak resident memory (which must stay flat).
 
+``--network`` times the network stage alone on 8 prepared frames: their faces restored a
+frame at a time (batch 1) or together (:func:`faceprior.video.batching.restore_together`,
+batch 4), alternately.
+
+``--speed`` restores clips with faces batched across frames or not (``batch_size`` and
+``batch_frames``), the settings interleaved over ``--rounds`` so that a shared machine's load
+falls on all alike; it reports frames per second, the network's seconds per face and the
+largest difference between the outputs (batching must not change them).
+
     python benchmarks/video.py --clips static pan multi enter cut --frames 48
     python benchmarks/video.py --memory --lengths 25 50 100 200
+    python benchmarks/video.py --speed --clips static multi --frames 12 --rounds 2
+    python benchmarks/video.py --network --clips static multi --rounds 7
 """
 
 from __future__ import annotations
@@ -321,6 +332,115 @@ def memory_run(path: str) -> None:
     )
 
 
+class NetworkClock:
+    """Wraps a FaceRestorer to add up the seconds of its network stage and the faces it ran."""
+
+    def __init__(self, restorer) -> None:
+        self.seconds = 0.0
+        self.faces = 0
+        self._restore_crops = restorer.restore_crops
+        restorer.restore_crops = self.restore_crops
+
+    def restore_crops(self, prepared):
+        start = time.perf_counter()
+        restored = self._restore_crops(prepared)
+        self.seconds += time.perf_counter() - start
+        self.faces += sum(len(batch.indices) for batch in prepared.batches)
+        return restored
+
+
+SPEED_SETTINGS = ((1, 1), (4, 1), (4, 4))  # (batch_size, batch_frames)
+
+
+def network_runs(name: str, frames: int, rounds: int, folder: Path) -> list[dict]:
+    """The network stage alone: the faces of ``frames`` prepared frames restored a frame at a
+    time (batch 1) or all together (batch 4), alternately ``rounds`` times; median seconds."""
+    from faceprior.pipeline import FaceRestorer
+    from faceprior.video.batching import restore_together
+
+    path, _, _ = build_clip(name, frames, folder)
+    restorers = {
+        size: FaceRestorer("gpen-offline-128", detector_weights=DETECTOR, batch_size=size)
+        for size in (1, 4)
+    }
+    prepared = {size: [r.prepare(f) for f in read_frames(path)] for size, r in restorers.items()}
+    faces = sum(len(b.indices) for photo in prepared[1] for b in photo.batches)
+    restorers[1].restore_crops(prepared[1][0])  # first-use costs
+    seconds = {"frame by frame": [], "together": []}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for photo in prepared[1]:
+            restorers[1].restore_crops(photo)
+        seconds["frame by frame"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        restore_together(restorers[4], prepared[4])
+        seconds["together"].append(time.perf_counter() - start)
+    base = float(np.median(seconds["frame by frame"]))
+    return [
+        {
+            "clip": name,
+            "frames": frames,
+            "faces": faces,
+            "network": mode,
+            "batch_size": 1 if mode == "frame by frame" else 4,
+            "seconds": round(float(np.median(runs)), 3),
+            "seconds_runs": [round(value, 3) for value in runs],
+            "s_per_face": round(float(np.median(runs)) / faces, 4),
+            "speed_vs_frame_by_frame": round(base / float(np.median(runs)), 3),
+        }
+        for mode, runs in seconds.items()
+    ]
+
+
+def speed_runs(clips: list[str], frames: int, rounds: int, folder: Path) -> list[dict]:
+    """fps and network time per face for each (batch_size, batch_frames), interleaved."""
+    from faceprior.pipeline import FaceRestorer
+    from faceprior.video import restore_video
+
+    rows = []
+    for name in clips:
+        path, _, _ = build_clip(name, frames, folder)
+        runs: dict[tuple[int, int], list] = {setting: [] for setting in SPEED_SETTINGS}
+        outputs = {}
+        warm_up = FaceRestorer("gpen-offline-128", detector_weights=DETECTOR)
+        restore_video(warm_up, path, folder / f"{name}-warm-up.mkv")  # first-use costs
+        for _ in range(rounds):
+            for batch_size, batch_frames in SPEED_SETTINGS:
+                restorer = FaceRestorer(
+                    "gpen-offline-128", detector_weights=DETECTOR, batch_size=batch_size
+                )
+                clock = NetworkClock(restorer)
+                target = folder / f"{name}-speed-{batch_size}-{batch_frames}.mkv"
+                report = restore_video(
+                    restorer, path, target, batch_frames=batch_frames, reuse_repeats=False, crf=0
+                )
+                runs[(batch_size, batch_frames)].append((report.fps, clock.seconds / clock.faces))
+                outputs[(batch_size, batch_frames)] = np.stack(list(read_frames(target)))
+                print(name, batch_size, batch_frames, runs[(batch_size, batch_frames)][-1])
+        reference = outputs[SPEED_SETTINGS[0]].astype(np.int16)
+        base_fps = float(np.median([fps for fps, _ in runs[SPEED_SETTINGS[0]]]))
+        for (batch_size, batch_frames), measured in runs.items():
+            fps = float(np.median([fps for fps, _ in measured]))
+            difference = np.abs(outputs[(batch_size, batch_frames)] - reference)
+            rows.append(
+                {
+                    "clip": name,
+                    "frames": frames,
+                    "batch_size": batch_size,
+                    "batch_frames": batch_frames,
+                    "fps": round(fps, 3),
+                    "fps_runs": [round(fps, 3) for fps, _ in measured],
+                    "fps_vs_unbatched": round(fps / base_fps, 3),
+                    "network_s_per_face": round(
+                        float(np.median([face for _, face in measured])), 4
+                    ),
+                    "max_difference": int(difference.max()),
+                    "mean_difference": round(float(difference.mean()), 4),
+                }
+            )
+    return rows
+
+
 def _settings() -> dict:
     """The stabiliser's defaults this run used (they are what the benchmark tunes)."""
     from dataclasses import asdict
@@ -349,6 +469,17 @@ def main() -> int:
         action="store_true",
         help="also restore stabilised with steady_detail=False (keep_detail takes each frame's "
         "own detail, as before the time-averaged detail source)",
+    )
+    parser.add_argument(
+        "--speed", action="store_true", help="fps with faces batched across frames or not"
+    )
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="the network stage alone: 8 frames' faces a frame at a time or together",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="--speed, --network: runs of each setting"
     )
     parser.add_argument("--memory-run", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -381,6 +512,16 @@ def main() -> int:
                 )
                 print(rows[-1], flush=True)
             save("video", {"machine": machine(), "kind": "memory", "rows": rows})
+            print(markdown_table(rows))
+            return 0
+        if args.speed:
+            rows = speed_runs(args.clips, args.frames, args.rounds, folder)
+            save("video", {"machine": machine(), "kind": "speed", "rows": rows})
+            print(markdown_table(rows))
+            return 0
+        if args.network:
+            rows = [r for name in args.clips for r in network_runs(name, 8, args.rounds, folder)]
+            save("video", {"machine": machine(), "kind": "network", "rows": rows})
             print(markdown_table(rows))
             return 0
         scorer = None

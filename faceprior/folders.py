@@ -10,9 +10,16 @@ file never stops the batch, and keeps a JSON report that survives interruptions:
 - a lock file stops a second run from writing into the same output folder at the same time;
 - temporary files that a killed run left behind are removed on start;
 - inputs that were found but not processed (hidden files, broken links, FIFOs, link loops,
-  earlier outputs) are listed in the report with the reason.
+  earlier outputs) are listed in the report with the reason; faceprior's own files (locks,
+  temporaries: :func:`is_own_file`) are not inputs and are not listed.
 
 Video files go to :func:`faceprior.video.restore_video` when that module provides it.
+
+The machinery is public for runs that process a folder in another way: :func:`run_jobs` runs
+any per-file function over the planned jobs with the same guarantees (the GPEN task commands
+pass :func:`process_image` with their own transform), and :class:`FolderRun` gives them to a
+run with its own loop (Ray runs, :mod:`faceprior.distributed`), whose workers call
+:func:`restore_job` as a local run does.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ from .io.images import (
 OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
 REPORT_NAME = "faceprior-report.json"
-LOCK_NAME = ".faceprior.lock"
+LOCK_STEM = ".faceprior"
+LOCK_NAME = LOCK_STEM + ".lock"  # a torchrun shard's: .faceprior.rank0-of-4.lock
 FACES_FOLDER = "faces"
 
 
@@ -107,18 +115,21 @@ def plan_jobs(
     suffix: str = "",
     output_format: str = "same",
     report: str | os.PathLike | None = None,
+    *,
+    videos: bool = True,
 ) -> Plan:
     """Input files and their outputs; :class:`InputError` for missing inputs or clashes.
 
     An output folder inside (or equal to) an input folder is fine: files that are the
-    output of another input are left out, and no output may replace an input.
+    output of another input are left out, and no output may replace an input. ``videos``:
+    whether folders contribute their video files (when video support is installed).
     """
     if output_format != "same" and output_format not in OUTPUT_FORMATS:
         raise ArgumentError("output_format", f"must be same or one of {list(OUTPUT_FORMATS)}")
     if "/" in suffix or os.sep in suffix or "\0" in suffix:
         raise ArgumentError("suffix", f"must not contain a path separator, got {suffix!r}")
     output = Path(output)
-    videos = VIDEO_SUFFIXES if video_restorer() is not None else ()
+    video_suffixes = VIDEO_SUFFIXES if videos and video_restorer() is not None else ()
     found: list[tuple[Path, Path]] = []
     ignored: list[dict] = []
     for pattern in inputs:
@@ -127,7 +138,7 @@ def plan_jobs(
             for file, reason in _walk(path, recursive, output):
                 if reason:
                     ignored.append(_described(file, reason))
-                elif file.suffix.lower() in INPUT_SUFFIXES + videos:
+                elif file.suffix.lower() in INPUT_SUFFIXES + video_suffixes:
                     found.append((file, file.relative_to(path)))
         elif path.is_file():
             found.append((path, Path(path.name)))
@@ -145,7 +156,7 @@ def plan_jobs(
     written_before = _outputs_in_report(report_path)
     by_target: dict[Path, list[tuple[Path, Path, str]]] = {}
     for source, relative in found:
-        kind = "video" if source.suffix.lower() in VIDEO_SUFFIXES else "image"
+        kind = "video" if source.suffix.lower() in video_suffixes else "image"
         ending = source.suffix if kind == "video" else _output_suffix(output_format, source)
         target = output / relative.with_name(relative.stem + suffix + ending)
         by_target.setdefault(target.resolve(), []).append((source, target, kind))
@@ -214,7 +225,7 @@ def _walk(folder: Path, recursive: bool, output: Path) -> Iterator[tuple[Path, s
                     yield from _walk(path, recursive, output)
                 continue
             if entry.name.startswith("."):
-                if not entry.name.endswith(TEMPORARY_SUFFIX) and entry.name != LOCK_NAME:
+                if not is_own_file(entry.name):
                     yield path, "hidden file"
                 continue
             mode = os.stat(path).st_mode  # follows links: raises for broken ones and loops
@@ -352,8 +363,6 @@ def restore_folder(
     ``video_codec``/``video_crf``: encoder and constant quality of restored videos
     (:func:`faceprior.video.restore_video`; default libx264 at CRF 18).
     """
-    from tqdm import tqdm
-
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
     check_options(quality, max_pixels)
@@ -364,53 +373,85 @@ def restore_folder(
     if shard is not None:
         plan.jobs = shard.select(plan.jobs)
         report_path, lock_name = shard.named(report_path), shard.named(Path(LOCK_NAME)).name
-    preflight(output, report_path)
-    check_writable(output)
-    check_writable(report_path.parent)
-    if save_faces:
-        check_writable(output / FACES_FOLDER)
+    check_output_folders(output, report_path, *([output / FACES_FOLDER] if save_faces else []))
     if restorer is None:
         from .pipeline import FaceRestorer
 
         restorer = FaceRestorer()
-    write = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    inputs_resolved = {job.source.resolve() for job in plan.jobs}
-    with _output_lock(output, lock_name), _sigterm_as_interrupt():
-        for folder in {output, report_path.parent, *(job.target.parent for job in plan.jobs)}:
-            remove_stale_temporaries(folder)
-        journal = _Journal(report_path)
-        earlier = journal.recover()
-        entries: list[dict] = []
-        folder_report = FolderReport(entries, plan.ignored, report_path)
-        try:
-            for job in tqdm(plan.jobs, desc="restoring", unit="file", disable=not progress):
-                entry = _io_entry(job)
-                previous = earlier.get(entry["output"])
-                if skip_existing and job.target.exists():
-                    entry.update(status="skipped", reason="output exists")
-                    if previous and previous.get("status") == "restored":
-                        entry["previous"] = previous
-                else:
-                    entry.update(
-                        _run_job(
-                            restorer, job, aligned, quality, max_pixels, save_faces,
-                            output, inputs_resolved, progress, write, compare,
-                            {"codec": video_codec, "crf": video_crf},
-                        )
-                    )  # fmt: skip
-                entries.append(entry)
-                journal.append(entry)
-        except KeyboardInterrupt:
-            folder_report.interrupted = True
-            raise
-        finally:
-            journal.finish(
-                _report_document(folder_report, earlier, restorer, settings or {}),
-            )
-    return folder_report
+    options = JobOptions(
+        output=output,
+        protected=protected_inputs(plan),
+        aligned=aligned,
+        quality=quality,
+        max_pixels=max_pixels,
+        save_faces=save_faces,
+        compare=compare,
+        video_codec=video_codec,
+        video_crf=video_crf,
+        progress=progress,
+    )
+    return run_jobs(
+        plan,
+        output,
+        lambda job: restore_job(restorer, job, options),
+        report=report_path,
+        header=report_header(restorer, settings),
+        skip_existing=skip_existing,
+        progress=progress,
+        log=log,
+        lock_name=lock_name,
+    )
 
 
-def _io_entry(job: Job) -> dict:
+# The machinery under restore_folder, public for the runs that process a folder otherwise:
+# the GPEN task commands (their own per-image work) and Ray runs (their own loop).
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How each file of a folder run is processed and written (the per-file arguments of
+    :func:`restore_folder`; see there). ``output``: the run's output folder (face crops go
+    under ``output/faces/``); ``protected``: resolved paths no extra file (face crop,
+    comparison) may replace, the run's inputs; ``progress``: a bar per video."""
+
+    output: Path
+    protected: frozenset[Path] = frozenset()
+    aligned: bool = False
+    quality: int = 95
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    save_faces: bool = False
+    compare: bool = False
+    video_codec: str | None = None
+    video_crf: int | None = None
+    progress: bool = False
+
+
+def protected_inputs(plan: Plan) -> frozenset[Path]:
+    """The resolved inputs of ``plan``: what :attr:`JobOptions.protected` usually holds."""
+    return frozenset(job.source.resolve() for job in plan.jobs)
+
+
+def check_output_folders(output: Path, report: Path, *others: Path) -> None:
+    """Refuse output locations that cannot work (:func:`preflight`), then create ``output``,
+    the report's folder and ``others`` and prove each writable (:func:`check_writable`)."""
+    preflight(output, report)
+    for folder in (output, report.parent, *others):
+        check_writable(folder)
+
+
+def report_header(restorer: object, settings: dict | None = None) -> dict:
+    """The first fields of a restoration run's report: its settings and the models used."""
+    small = {}
+    if getattr(restorer, "small_model", None) is not None:
+        small = {
+            "small_model": restorer.small_model_name,
+            "small_face_size": restorer.small_face_size,
+        }
+    return {"settings": settings or {}, "model": getattr(restorer, "model_name", None), **small}
+
+
+def job_entry(job: Job) -> dict:
+    """A report entry's ``input`` and ``output`` (and their exact bytes when not UTF-8)."""
     source, target = describe_path(job.source), describe_path(job.target)
     entry = {"input": source["path"], "output": target["path"]}
     if "path_base64" in source:
@@ -420,79 +461,198 @@ def _io_entry(job: Job) -> dict:
     return entry
 
 
-def _run_job(
-    restorer,
-    job: Job,
-    aligned: bool,
-    quality: int,
-    max_pixels: int,
-    save_faces: bool,
+class FolderRun:
+    """What every run into an output folder guarantees, around the caller's loop over jobs.
+
+    Entering checks the output folders (:func:`check_output_folders`), takes the output
+    folder's lock (a second run into it is refused), turns SIGTERM into
+    :class:`KeyboardInterrupt`, removes the temporaries of killed runs and reads the reports
+    of earlier runs (:attr:`earlier`, entries by output path). :meth:`record` journals
+    each finished file at once (``<report>.jsonl``); leaving, however the loop ends (Ctrl-C
+    and SIGTERM set ``report.interrupted``), writes the JSON report atomically, merged with
+    the earlier ones, then releases the lock. ``header``: the report's first fields;
+    ``done_status``: the status of a processed file (``restored``, ``done``).
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        output: Path,
+        report: Path,
+        header: dict,
+        *,
+        lock_name: str = LOCK_NAME,
+        done_status: str = "restored",
+    ) -> None:
+        self.plan, self.output, self.header = plan, Path(output), header
+        self.lock_name, self.done_status = lock_name, done_status
+        self.report = FolderReport([], plan.ignored, Path(report))
+        self.earlier: dict[str, dict] = {}
+        self._journal = _Journal(Path(report))
+        self._held = contextlib.ExitStack()
+
+    def __enter__(self) -> FolderRun:
+        check_output_folders(self.output, self.report.path)  # done already by most callers
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_output_lock(self.output, self.lock_name))
+            stack.enter_context(_sigterm_as_interrupt())
+            folders = {self.output, self.report.path.parent}
+            for folder in folders | {job.target.parent for job in self.plan.jobs}:
+                remove_stale_temporaries(folder)
+            self.earlier = self._journal.recover()
+            self._held = stack.pop_all()
+        return self
+
+    def record(self, entry: dict) -> None:
+        """Add a finished file's entry to the report and to the journal on disk."""
+        self.report.entries.append(entry)
+        self._journal.append(entry)
+
+    def skipped(self, job: Job) -> dict:
+        """The entry of a job whose output exists, with the earlier run's entry for it."""
+        entry = job_entry(job)
+        entry.update(status="skipped", reason="output exists")
+        previous = self.earlier.get(entry["output"])
+        if previous and previous.get("status") == self.done_status:
+            entry["previous"] = previous
+        return entry
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if kind is not None and issubclass(kind, KeyboardInterrupt):
+                self.report.interrupted = True
+            self._journal.finish(self._document())
+        finally:
+            self._held.close()
+
+    def _document(self) -> dict:
+        from . import __version__
+
+        report, status = self.report, self.done_status
+        entries = report.entries
+        done = {entry["output"] or entry["input"] for entry in entries}
+        done |= {entry["input"] for entry in entries}
+        kept = [
+            e for key, e in self.earlier.items() if key not in done and e.get("input") not in done
+        ]
+        return {
+            "faceprior": __version__,
+            **self.header,
+            "summary": {
+                "images": len(entries),
+                status: report.count(status),
+                "skipped": report.count("skipped"),
+                "failed": report.count("failed"),
+                "faces": sum(len(e.get("faces", [])) for e in entries),
+                "face_errors": report.face_errors,
+                "ignored": len(report.ignored),
+                "interrupted": report.interrupted,
+                "earlier_runs": len(kept),
+            },
+            "images": entries,
+            "ignored": report.ignored,
+            "earlier": kept,
+        }
+
+
+def run_jobs(
+    plan: Plan,
     output: Path,
-    inputs: set[Path],
-    progress: bool,
-    write: Callable[[str], None],
-    compare: bool = False,
-    video: dict | None = None,
+    work: Callable[[Job], dict],
+    *,
+    report: Path,
+    header: dict,
+    skip_existing: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    lock_name: str = LOCK_NAME,
+    desc: str = "restoring",
+    done_status: str = "restored",
+) -> FolderReport:
+    """Run ``work`` (one job -> its report fields, raising on a problem with the file) on
+    every job of ``plan``, one at a time, inside a :class:`FolderRun`: a file that fails is
+    recorded and the batch goes on (:func:`run_job`). ``skip_existing`` leaves out jobs whose
+    output exists; ``desc`` labels the progress bar; the others as :class:`FolderRun`."""
+    from tqdm import tqdm
+
+    write = log or _write_above_the_bar
+    folder_run = FolderRun(
+        plan, output, report, header, lock_name=lock_name, done_status=done_status
+    )
+    with folder_run:
+        for job in tqdm(plan.jobs, desc=desc, unit="file", disable=not progress):
+            if skip_existing and job.target.exists():
+                folder_run.record(folder_run.skipped(job))
+            else:
+                folder_run.record({**job_entry(job), **run_job(job, work, write, done_status)})
+    return folder_run.report
+
+
+def run_job(
+    job: Job,
+    work: Callable[[Job], dict],
+    log: Callable[[str], None],
+    done_status: str = "restored",
 ) -> dict:
-    """One file's report fields; a problem with the file becomes ``status: failed``."""
+    """``work(job)``'s fields with ``status``; a problem with the file (any exception, out of
+    memory included) becomes ``status: failed`` with its message, logged, so that one bad
+    file never stops the batch. Notes and per-face errors in the fields are logged too."""
     try:
-        if job.kind == "video":
-            video = video or {}
-            report = video_restorer()(
-                restorer,
-                job.source,
-                job.target,
-                codec=video.get("codec"),
-                crf=video.get("crf"),
-                progress=progress,
-            )
-            fields = report.to_dict()
-            del fields["source"], fields["destination"]  # the entry's input and output
-        else:
-            fields = _restore_image(
-                restorer, job, aligned, quality, max_pixels, save_faces, output, inputs, compare
-            )
-    except (Exception, MemoryError) as error:  # one bad file must not stop the batch
+        fields = work(job)
+    except (Exception, MemoryError) as error:
         display = describe_path(job.source)["path"]
         message = (str(error) or type(error).__name__).replace(str(job.source), display)
         if not message.startswith(display):
             message = f"{display}: {message}"
-        write(f"skipped {message}")
+        log(f"skipped {message}")
         return {"status": "failed", "error": message, "output": None}
     for note in fields.get("notes", []):
-        write(f"note: {job.source}: {note}")
+        log(f"note: {job.source}: {note}")
     for index, face in enumerate(fields.get("faces", [])):
         if face.get("error"):
-            write(f"{job.source}: face {index} not restored: {face['error']}")
-    return {**fields, "status": "restored"}
+            log(f"{job.source}: face {index} not restored: {face['error']}")
+    return {**fields, "status": done_status}
 
 
-def _restore_image(
-    restorer,
-    job: Job,
-    aligned: bool,
-    quality: int,
-    max_pixels: int,
-    save_faces: bool,
-    output: Path,
-    inputs: set[Path],
-    compare: bool = False,
-) -> dict:
+def restore_job(restorer: object, job: Job, options: JobOptions) -> dict:
+    """Restore one file (a photo with ``restorer``, a video with
+    :func:`faceprior.video.restore_video`): its report fields; raises on a problem."""
+    if job.kind == "video":
+        report = video_restorer()(
+            restorer,
+            job.source,
+            job.target,
+            codec=options.video_codec,
+            crf=options.video_crf,
+            progress=options.progress,
+        )
+        fields = report.to_dict()
+        del fields["source"], fields["destination"]  # the entry's input and output
+        return fields
+    return process_image(
+        job, restorer.restore_aligned if options.aligned else restorer.restore, options
+    )
+
+
+def process_image(job: Job, transform: Callable, options: JobOptions) -> dict:
+    """Read ``job.source``, ``transform`` it (a :class:`~faceprior.io.images.LoadedImage` ->
+    a :class:`~faceprior.pipeline.Result`), write the result atomically to ``job.target``
+    (and the faces, the comparison, as ``options`` ask); the report fields, with timings."""
     from .io.images import read_image, write_image
 
     start = time.perf_counter()
-    image = read_image(job.source, max_pixels=max_pixels)
+    image = read_image(job.source, max_pixels=options.max_pixels)
     read_time = time.perf_counter() - start
-    result = restorer.restore_aligned(image) if aligned else restorer.restore(image)
+    result = transform(image)
     write_start = time.perf_counter()
-    write_image(job.target, result.image, result.metadata, quality=quality)
-    if save_faces:
-        _save_faces(result, job, output, inputs)
-    if compare:
+    write_image(job.target, result.image, result.metadata, quality=options.quality)
+    if options.save_faces:
+        _save_faces(result, job, options.output, options.protected)
+    if options.compare:
         from .face.compare import side_by_side
 
         side = job.target.with_name(f"{job.target.stem}_compare.png")
-        if side.resolve() not in inputs:
+        if side.resolve() not in options.protected:
             write_image(side, side_by_side(image.pixels, result))
     result.timings["read"] = read_time
     result.timings["write"] = time.perf_counter() - write_start
@@ -503,7 +663,13 @@ def _restore_image(
     return fields
 
 
-def _save_faces(result, job: Job, output: Path, inputs: set[Path]) -> None:
+def _write_above_the_bar(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def _save_faces(result, job: Job, output: Path, inputs: frozenset[Path]) -> None:
     """Crops, restored faces and masks under ``output/faces/``, mirroring the sub-folders of
     the outputs so that two photos of one name never share face files."""
     import numpy as np
@@ -524,6 +690,14 @@ def _save_faces(result, job: Job, output: Path, inputs: set[Path]) -> None:
             if path.resolve() in inputs:
                 raise OutputError(f"{path} would overwrite an input; not written")
             write_image(path, as_uint8(values))
+
+
+def is_own_file(name: str) -> bool:
+    """Whether a file name is one faceprior itself leaves in a folder while it writes there:
+    a run's lock (``.faceprior.lock``, or a torchrun shard's ``.faceprior.rank0-of-4.lock``)
+    or a temporary of an atomic write. Such files are neither inputs nor ignored inputs."""
+    is_lock = name == LOCK_NAME or (name.startswith(LOCK_STEM + ".") and name.endswith(".lock"))
+    return is_lock or name.endswith(TEMPORARY_SUFFIX)
 
 
 @contextlib.contextmanager
@@ -610,38 +784,3 @@ class _Journal:
         atomic_write_bytes(self.report, (json.dumps(document, indent=2) + "\n").encode())
         with contextlib.suppress(OSError):
             self.lines.unlink()
-
-
-def _report_document(report: FolderReport, earlier: dict[str, dict], restorer, settings) -> dict:
-    from . import __version__
-
-    entries = report.entries
-    done = {entry["output"] or entry["input"] for entry in entries}
-    done |= {entry["input"] for entry in entries}
-    kept = [e for key, e in earlier.items() if key not in done and e.get("input") not in done]
-    small = {}
-    if getattr(restorer, "small_model", None) is not None:
-        small = {
-            "small_model": restorer.small_model_name,
-            "small_face_size": restorer.small_face_size,
-        }
-    return {
-        "faceprior": __version__,
-        "settings": settings,
-        "model": getattr(restorer, "model_name", None),
-        **small,
-        "summary": {
-            "images": len(entries),
-            "restored": report.count("restored"),
-            "skipped": report.count("skipped"),
-            "failed": report.count("failed"),
-            "faces": sum(len(e.get("faces", [])) for e in entries),
-            "face_errors": report.face_errors,
-            "ignored": len(report.ignored),
-            "interrupted": report.interrupted,
-            "earlier_runs": len(kept),
-        },
-        "images": entries,
-        "ignored": report.ignored,
-        "earlier": kept,
-    }

@@ -16,6 +16,12 @@ as one aligned face, as the official demo does.
 * seg2face (GPEN-Seg2face-512, ``is_norm=False``): the network takes and returns [0, 1], not
   [-1, 1]. Input is a colour-coded 19-class parsing map (:data:`MASK_COLORMAP`, RGB), a label
   map (values 0..18), or with ``parse=True`` a face photo parsed first by ParseNet.
+
+Every task wraps the network in :class:`~faceprior.models.restorer.FirstOutputRestorer`, the
+one place that converts faces to the network's value range (its ``conventions``) and back; the
+tasks add only their own steps before it. The range itself is stated once, by the zoo entry of
+the task's released model (:data:`TASK_MODELS`): a network loaded from a file, whose weights
+cannot tell their range, is given that one (:func:`task_network`).
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ from torch import nn
 
 from .errors import ArgumentError
 from .hub.entries.gpen import TASK_MODELS
+from .hub.zoo import get_entry
 from .io.images import LoadedImage, join_pixels, read_image, split_pixels
-from .models.psfrgan.parsing import MASK_COLORMAP
-from .models.restorer import RestorationModel
-from .pipeline import DEFAULT_DETECTOR, FaceRestorer, Result
+from .models.psfrgan.parsing import MASK_COLORMAP, parse_labels
+from .models.restorer import FirstOutputRestorer, RestorationModel, from_unit
+from .pipeline import DEFAULT_DETECTOR, FaceRestorer, FaceResult, Result
 
 TASKS = ("colorize", "inpaint", "seg2face")
 # BT.601 luma, the weights of cv2.COLOR_BGR2GRAY (RGB order here).
@@ -42,41 +49,29 @@ NUM_CLASSES = len(MASK_COLORMAP)
 MaskInput = str | os.PathLike | np.ndarray
 
 
-class ColorizationModel(RestorationModel):
+class ColorizationModel(FirstOutputRestorer):
     """Grey faces in, colour faces out: the face is made grey first, whatever its colours."""
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return self.network(to_grey(faces))[0]
+        return super().forward(to_grey(faces))
 
 
-class InpaintingModel(RestorationModel):
-    """Faces with white (missing) regions in, filled faces out."""
-
-    def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return self.network(faces)[0]
-
-
-class Seg2FaceModel(RestorationModel):
-    """Colour-coded parsing maps in [-1, 1] (or photos, with a ``parser``) -> faces in [-1, 1].
-
-    The network itself works in [0, 1] (``is_norm=False``); this wrapper converts, so that the
-    pipeline's [-1, 1] convention holds.
-    """
+class Seg2FaceModel(FirstOutputRestorer):
+    """Colour-coded parsing maps (or photos, with a ``parser``) -> faces, both in the
+    pipeline's [-1, 1]; the network's own [0, 1] (``is_norm=False``, in its conventions) is
+    :class:`FirstOutputRestorer`'s to convert to."""
 
     def __init__(self, network: nn.Module, parser: nn.Module | None = None) -> None:
         super().__init__(network, network.conventions)
         self.parser = parser
-        self.register_buffer("palette", torch.tensor(MASK_COLORMAP, dtype=torch.float32) / 255)
+        palette = torch.tensor(MASK_COLORMAP, dtype=torch.float32) / 255
+        self.register_buffer("palette", from_unit(palette))  # class colours in [-1, 1]
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         if self.parser is not None:
-            from .models.psfrgan.parsing import parse_labels
-
             labels = parse_labels(self.parser, faces.float())
-            maps = self.palette[labels].permute(0, 3, 1, 2).to(faces.dtype)
-        else:
-            maps = (faces + 1) / 2
-        return self.network(maps)[0] * 2 - 1
+            faces = self.palette[labels].permute(0, 3, 1, 2).to(faces.dtype)
+        return super().forward(faces)
 
 
 def to_grey(faces: torch.Tensor) -> torch.Tensor:
@@ -179,6 +174,7 @@ class GPENTask:
         self.device = device
         with offline_scope(offline):
             network, self.model_name = _load_network(model or TASK_MODELS[task], device)
+            network = task_network(task, network)
             parser_network = load_parser(parser, device=device) if parse else None
         self.model = _wrap(task, network, parser_network).eval().to(device)
         self.restorer = FaceRestorer(
@@ -231,7 +227,12 @@ class GPENTask:
         return result
 
     def _aligned(self, rgb, alpha, layout, loaded: LoadedImage) -> Result:
-        """The official demo's path: the whole input is one face, resized to the model."""
+        """The official demo's path: the whole input is one face, resized to the model.
+
+        The one face reported spans the whole input (as :meth:`FaceRestorer.restore_aligned`
+        reports it), so that a report never says "no faces found" of an aligned face.
+        """
+        from .face.paste import resize_matrix
         from .face.stages import resize_plane, restore_batches
 
         size = self.model.conventions.input_size
@@ -247,8 +248,15 @@ class GPENTask:
         height, width = rgb.shape[:2]
         if alpha is not None:
             alpha = resize_plane(alpha, face.shape[0])
+        whole = FaceResult(
+            np.array([0.0, 0.0, width, height]),
+            None,
+            np.zeros((0, 2)),
+            resize_matrix(size / width, size / height),
+            model=self.model_name,
+        )
         return Result(
-            join_pixels(face, alpha, layout), [], loaded.metadata, {}, (width, height), 1.0
+            join_pixels(face, alpha, layout), [whole], loaded.metadata, {}, (width, height), 1.0
         )
 
 
@@ -287,9 +295,23 @@ def seg2face(
 def _wrap(task: str, network: nn.Module, parser: nn.Module | None) -> RestorationModel:
     if task == "colorize":
         return ColorizationModel(network, network.conventions)
-    if task == "inpaint":
-        return InpaintingModel(network, network.conventions)
+    if task == "inpaint":  # faces with white holes in, filled faces out: the plain wrapper
+        return FirstOutputRestorer(network, network.conventions)
     return Seg2FaceModel(network, parser)
+
+
+def task_network(task: str, network: nn.Module) -> nn.Module:
+    """``network`` in the value range of the task's released model (seg2face: [0, 1], the
+    official ``is_norm=False``), rebuilt with it when it says otherwise: an official ``.pth``
+    loaded by path cannot tell its range and comes in the default [-1, 1]."""
+    released = get_entry(TASK_MODELS[task]).arguments.get("value_range", (-1.0, 1.0))
+    value_range = (float(released[0]), float(released[1]))
+    if network.conventions.value_range == value_range:
+        return network
+    rebuilt = type(network)(**{**network.arguments, "value_range": value_range})
+    rebuilt.load_state_dict(network.state_dict())
+    parameter = next(network.parameters())
+    return rebuilt.to(device=parameter.device, dtype=parameter.dtype).eval()
 
 
 def _load_network(model, device: str) -> tuple[nn.Module, str]:

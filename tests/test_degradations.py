@@ -247,6 +247,11 @@ KNOBS = [
     ("panini-mfr", "flip_prob", 0.0, 1.0, {}),
     ("panini-sr16", "scale", 16, 8, {}),
     ("panini-sr16", "flip_prob", 0.0, 1.0, {}),
+    ("photo", "sigma", 0.5, 2.5, {}),
+    ("photo", "downscale", 2.0, 4.0, {}),
+    ("photo", "noise_sigma", 0.0, 5.0, {}),
+    ("photo", "jpeg_quality", 60, 95, {}),
+    ("photo", "upsample", "cubic", "linear", {}),
 ]
 
 
@@ -391,3 +396,21 @@ def test_degrade_cli_refuses_to_write_into_the_input_folder(tmp_path, capsys):
     (busy / "keep.txt").write_text("mine")
     assert _degrade(faces, "-o", busy, "--size", "32") == 2
     assert [p.name for p in busy.iterdir()] == ["keep.txt"]
+
+
+def test_photo_preset_degrades_every_face_the_same_way():
+    """The evaluation preset draws nothing that matters without noise, and a stronger
+    downscale loses more of the face."""
+    image = _face(2)
+    first = build_degradation("photo")(image, np.random.default_rng(0))[0]
+    again = build_degradation("photo")(image, np.random.default_rng(99))[0]
+    assert np.array_equal(first, again) and first.shape == image.shape
+    error = {
+        d: np.abs(
+            build_degradation("photo", downscale=d)(image, np.random.default_rng(0))[0] - image
+        ).mean()
+        for d in (2.0, 4.0, 8.0)
+    }
+    assert error[2.0] < error[4.0] < error[8.0]
+    with pytest.raises(ValueError, match="jpeg_quality"):
+        build_degradation("photo", jpeg_quality=0)

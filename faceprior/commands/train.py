@@ -104,12 +104,13 @@ def _check_paths(config, packaged: bool) -> None:
     # A checkpoint is a step-NNNNNNNN folder (its state.pt is read) or a state.pt file.
     if config.train.resume not in ("auto", "never") and not Path(config.train.resume).exists():
         raise ConfigError(f"train.resume: no such checkpoint: {config.train.resume}")
-    for index, init in enumerate(config.init):
-        if init.checkpoint and not Path(init.checkpoint).exists():
-            raise ConfigError(f"init[{index}].checkpoint: no such checkpoint: {init.checkpoint}")
     from ..hub.zoo import entries
 
     zoo_names = entries()  # options such as psfrgan's parsenet_weights also take a zoo name
+    for index, init in enumerate(config.init):
+        from_zoo = init.source == "weights" and init.checkpoint in zoo_names
+        if init.checkpoint and not from_zoo and not Path(init.checkpoint).exists():
+            raise ConfigError(f"init[{index}].checkpoint: no such checkpoint: {init.checkpoint}")
     if dataclasses.is_dataclass(config.options):
         for option in dataclasses.fields(config.options):
             value = getattr(config.options, option.name)

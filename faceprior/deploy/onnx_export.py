@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ArgumentError
+from ..io.images import temporary_path
 from ..models.loading import load_restoration_model
 from ..models.onnx import KIND_RESTORER, KIND_RETINAFACE, session
 from ..models.psfrgan.spectral import SpectralConv2d
@@ -86,8 +86,7 @@ def _export(module, example, path, input_names, output_names, dynamic_axes, meta
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    tmp = str(temporary_path(path))  # the atomic writers' name (faceprior.io.images)
     try:
         # Traced with autograd on: the StyleGAN2 layers' inference fast paths (in-place
         # activations, GPEN's noise concatenation written through ``out=`` into slices of a

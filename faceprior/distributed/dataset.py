@@ -30,9 +30,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import folders
 from ..errors import ArgumentError, FacepriorError
 from ..io.images import DEFAULT_MAX_PIXELS
-from .stages import driver_options
+from .stages import StageSettings, driver_options
 
 MANIFEST_NAME = "faceprior-manifest.jsonl"
 # Photos per Ray block: what a worker that dies can lose, and the unit of Ray's scheduling.
@@ -70,6 +71,8 @@ def restore_dataset(
     cpus_per_restore_actor: float = 1.0,
     detect_batch_size: int = DEFAULT_DETECT_BATCH_SIZE,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    video_codec: str | None = None,
+    video_crf: int | None = None,
 ):
     """Restore every image of ``inputs`` into ``output`` on Ray; a :class:`FolderReport`.
 
@@ -90,11 +93,10 @@ def restore_dataset(
     ``cpus_per_restore_actor``: CPUs each restore actor reserves (its torch threads);
     ``detect_batch_size``: photos per Ray block (what a dying worker loses);
     ``max_attempts``: tries of a photo whose worker dies before it is recorded as failed.
+    ``video_codec``/``video_crf``: as for :func:`faceprior.restore_folder`; each video is
+    restored whole by one restore actor, and a video whose worker died resumes from its last
+    finished segment (:mod:`faceprior.video.resume`).
     """
-    from .. import folders
-    from ..io.images import remove_stale_temporaries
-    from .stages import StageSettings
-
     ray = _import_ray()
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
@@ -115,23 +117,16 @@ def restore_dataset(
     plan = folders.plan_jobs(inputs, output, recursive, suffix, output_format, report)
     report_path = Path(report) if report is not None else output / folders.REPORT_NAME
     manifest_path = Path(manifest) if manifest is not None else output / MANIFEST_NAME
-    folders.check_writable(output)
-    folders.check_writable(report_path.parent)
-    folders.check_writable(manifest_path.parent)
-    if save_faces:
-        folders.check_writable(output / folders.FACES_FOLDER)
+    faces_folder = [output / folders.FACES_FOLDER] if save_faces else []
+    folders.check_output_folders(output, report_path, manifest_path.parent, *faces_folder)
     options = dict(restorer_options or {})
     restorer = _driver_restorer(options, aligned)
     write = log or _write_above_the_bar
     started_ray = _connect(ray, address, progress)
+    header = folders.report_header(restorer, settings)
     try:
-        with folders._output_lock(output), folders._sigterm_as_interrupt():
-            for folder in {output, report_path.parent, *(job.target.parent for job in plan.jobs)}:
-                remove_stale_temporaries(folder)
-            journal = folders._Journal(report_path)
-            earlier = journal.recover()
-            run = _Run(plan, journal, earlier, write)
-            folder_report = folders.FolderReport([], plan.ignored, report_path)
+        with folders.FolderRun(plan, output, report_path, header) as folder_run:
+            run = _Run(plan, folder_run, write)
             try:
                 pending = run.skip_existing() if skip_existing else list(plan.jobs)
                 if pending:
@@ -139,26 +134,27 @@ def restore_dataset(
                         ray, options, detect_actors, restore_actors, cpus_per_restore_actor,
                         finish_actors,
                     )  # fmt: skip
-                    settings_of_stages = StageSettings(
-                        options, output, aligned, quality, max_pixels, save_faces,
-                        _inputs_to_protect(plan, save_faces or compare), max_attempts, compare,
-                    )  # fmt: skip
+                    files = folders.JobOptions(
+                        output=output,
+                        protected=_inputs_to_protect(plan, save_faces or compare),
+                        aligned=aligned,
+                        quality=quality,
+                        max_pixels=max_pixels,
+                        save_faces=save_faces,
+                        compare=compare,
+                        video_codec=video_codec,
+                        video_crf=video_crf,
+                    )
+                    settings_of_stages = StageSettings(options, files, max_attempts)
                     dataset = _pipeline(ray, pending, settings_of_stages, stages, detect_batch_size)
                     run.collect(dataset, progress)
-            except KeyboardInterrupt:
-                folder_report.interrupted = True
-                raise
             finally:
-                folder_report.entries[:] = run.ordered_entries()
-                document = folders._report_document(
-                    folder_report, earlier, restorer, settings or {}
-                )
-                journal.finish(document)
-                write_manifest(manifest_path, folder_report.entries, plan.ignored)
+                folder_run.report.entries[:] = run.ordered_entries()  # in the plan's order
+                write_manifest(manifest_path, folder_run.report.entries, plan.ignored)
     finally:
         if started_ray:
             ray.shutdown()
-    return folder_report
+    return folder_run.report
 
 
 def _driver_restorer(options: dict, aligned: bool):
@@ -250,9 +246,7 @@ class _StagePlan:
 def _inputs_to_protect(plan, writes_extra_files: bool) -> frozenset:
     """The resolved inputs, which face crops and comparisons must never overwrite (sent to
     every actor, so only when such files are written)."""
-    if not writes_extra_files:
-        return frozenset()
-    return frozenset(job.source.resolve() for job in plan.jobs)
+    return folders.protected_inputs(plan) if writes_extra_files else frozenset()
 
 
 def _pipeline(ray, jobs, settings, stages: _StagePlan, detect_batch_size: int):
@@ -297,33 +291,25 @@ def _pipeline(ray, jobs, settings, stages: _StagePlan, detect_batch_size: int):
 class _Run:
     """The driver's bookkeeping: one entry per job, whatever the cluster retried."""
 
-    def __init__(self, plan, journal, earlier: dict, write: Callable[[str], None]) -> None:
-        from .. import folders
-
-        self.plan, self.journal, self.earlier, self.write = plan, journal, earlier, write
+    def __init__(self, plan, folder_run, write: Callable[[str], None]) -> None:
+        self.plan, self.folder_run, self.write = plan, folder_run, write
         self.jobs = {os.fsencode(job.source): job for job in plan.jobs}
         self.entries: dict[bytes, dict] = {}
-        self._io_entry = folders._io_entry
 
     def record(self, key: bytes, entry: dict) -> None:
         if key in self.entries:
             return  # a row the cluster delivered twice is recorded once
         self.entries[key] = entry
-        self.journal.append(entry)
+        self.folder_run.record(entry)
 
     def skip_existing(self) -> list:
         """Record the jobs whose output exists; return the others."""
         pending = []
         for key, job in self.jobs.items():
-            if not job.target.exists():
+            if job.target.exists():
+                self.record(key, self.folder_run.skipped(job))
+            else:
                 pending.append(job)
-                continue
-            entry = self._io_entry(job)
-            entry.update(status="skipped", reason="output exists")
-            previous = self.earlier.get(entry["output"])
-            if previous and previous.get("status") == "restored":
-                entry["previous"] = previous
-            self.record(key, entry)
         return pending
 
     def collect(self, dataset, progress: bool) -> None:
@@ -341,7 +327,7 @@ class _Run:
                 fields = json.loads(row["entry"])
                 for line in json.loads(row["logs"]):
                     self.write(line)
-                entry = self._io_entry(self.jobs[key])
+                entry = folders.job_entry(self.jobs[key])
                 entry.update(fields)
                 self.record(key, entry)
                 faces += len(fields.get("faces", []))

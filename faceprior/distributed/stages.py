@@ -27,12 +27,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..io.images import DEFAULT_MAX_PIXELS
+from .. import folders
 
 
 @dataclass(frozen=True)
@@ -40,18 +40,13 @@ class StageSettings:
     """What every actor needs to know; sent once, when the actor starts.
 
     ``restorer_options``: :class:`faceprior.FaceRestorer`'s keyword arguments (``device`` is
-    set per stage). The others are :func:`faceprior.restore_folder`'s per-file settings.
+    set per stage). ``files``: :func:`faceprior.restore_folder`'s per-file settings, as a
+    local run passes them to :func:`faceprior.folders.restore_job`.
     """
 
     restorer_options: dict
-    output: Path
-    aligned: bool = False
-    quality: int = 95
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    save_faces: bool = False
-    inputs: frozenset[Path] = field(default_factory=frozenset)
+    files: folders.JobOptions
     max_attempts: int = 3
-    compare: bool = False
 
 
 class AttemptCounter:
@@ -141,25 +136,14 @@ class _Stage:
 
     def run_job(self, source: bytes, target: bytes, kind: str, restorer) -> str:
         """The local run's per-file function, with ``restorer``: the ``done`` column."""
-        from .. import folders
-
         job = folders.Job(Path(os.fsdecode(source)), Path(os.fsdecode(target)), kind)
         lines: list[str] = []
-        settings = self.settings
-        fields = folders._run_job(
-            restorer,
-            job,
-            settings.aligned,
-            settings.quality,
-            settings.max_pixels,
-            settings.save_faces,
-            settings.output,
-            set(settings.inputs),
-            False,
-            lines.append,
-            compare=settings.compare,
-        )
-        return _done(fields, lines)
+        files = self.settings.files
+
+        def restore(job: folders.Job) -> dict:
+            return folders.restore_job(restorer, job, files)
+
+        return _done(folders.run_job(job, restore, lines.append), lines)
 
 
 class PreparePhotos(_Stage):
@@ -175,12 +159,12 @@ class PreparePhotos(_Stage):
         return super().__call__({**batch, "prepared": [b""] * count, "done": [""] * count})
 
     def process(self, columns: dict[str, list], row: int, source: bytes) -> None:
-        if columns["kind"][row] != "image" or self.settings.aligned:
+        if columns["kind"][row] != "image" or self.settings.files.aligned:
             return  # restored whole by the next stage
         from ..io.images import read_image
 
         try:
-            image = read_image(Path(os.fsdecode(source)), max_pixels=self.settings.max_pixels)
+            image = read_image(Path(os.fsdecode(source)), max_pixels=self.settings.files.max_pixels)
             prepared = self.restorer.prepare(image)
         except Exception:  # reported by the last stage, in the local run's words
             return
@@ -202,7 +186,7 @@ class RestoreFaces(_Stage):
             # Pickles made by this job's first stage, never read from a file.
             restored = self.restorer.restore_crops(pickle.loads(prepared))
             columns["restored"][row] = pickle.dumps(restored, protocol=pickle.HIGHEST_PROTOCOL)
-        elif columns["kind"][row] != "image" or self.settings.aligned:
+        elif columns["kind"][row] != "image" or self.settings.files.aligned:
             target = bytes(columns["target"][row])
             columns["done"][row] = self.run_job(source, target, columns["kind"][row], self.restorer)
 

@@ -19,6 +19,7 @@ ENTRY_MODULES = (
     "faceprior.hub.entries.panini",
     "faceprior.hub.entries.retinaface",
     "faceprior.hub.entries.realesrnet",
+    "faceprior.hub.entries.bundled",
 )
 
 

@@ -477,6 +477,15 @@ def _png_with_metadata(data: bytes, metadata: ImageMetadata) -> bytes:
 TEMPORARY_SUFFIX = ".faceprior-tmp"
 
 
+def temporary_path(path: str | os.PathLike) -> Path:
+    """A fresh hidden name beside ``path`` to write it under before renaming it into place:
+    ``.<name>.<pid>.<random><TEMPORARY_SUFFIX>``, which :func:`remove_stale_temporaries`
+    recognises (and removes once its process is gone) and folder runs do not take for input.
+    For writers that cannot hand :func:`atomic_write_bytes` their bytes (ONNX export)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write under a temporary name in the same folder, flush to disk, then rename over ``path``.
 
@@ -484,9 +493,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path when the folder cannot be written (read-only, full disk, a file in the way).
     """
     path = Path(path)
-    temporary = path.with_name(
-        f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
-    )
+    temporary = temporary_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "xb") as handle:

@@ -297,12 +297,13 @@ class RestorationService:
         suffix = Path(upload.label).suffix.lower()
         name = f"result-0000{suffix if suffix in VIDEO_SUFFIXES else '.mp4'}"
         total = info.frames or 0
-        watched = _WatchedRestorer(
-            restorer, lambda done: outbox.put(("progress", task.id, done, total)), cancelled
-        )
+        watch = _FrameWatch(lambda done: outbox.put(("progress", task.id, done, total)), cancelled)
         outbox.put(("progress", task.id, 0, total))
         try:
-            report = restore_video(watched, source, Path(task.output_dir) / name)
+            # a job is never resumed: a cancelled or failed one leaves nothing behind
+            report = restore_video(
+                restorer, source, Path(task.output_dir) / name, resume=False, on_frame=watch
+            )
         except (FacepriorError, ValueError) as error:
             raise TaskError(422, relabel(error)) from None
         entry = {
@@ -340,30 +341,21 @@ class RestorationService:
         return next((name for name in AUTO_MODELS if models[name]["available"]), AUTO_MODELS[-1])
 
 
-class _WatchedRestorer:
-    """A FaceRestorer that reports each restored video frame and stops when cancelled.
+class _FrameWatch:
+    """``on_frame`` of a video job: reports progress (at most every PROGRESS_INTERVAL_S) and
+    stops the video, between frames, when the job is cancelled."""
 
-    Everything but :meth:`restore` is the wrapped restorer's own.
-    """
-
-    def __init__(self, restorer, on_frame, cancelled) -> None:
-        self._restorer, self._on_frame, self._cancelled = restorer, on_frame, cancelled
-        self._frames = 0
+    def __init__(self, on_frame, cancelled) -> None:
+        self._on_frame, self._cancelled = on_frame, cancelled
         self._reported = 0.0
 
-    def __getattr__(self, name: str):
-        return getattr(self._restorer, name)
-
-    def restore(self, image, detections=None, refine=None):
+    def __call__(self, done: int, total: int | None) -> None:
         if self._cancelled():
             raise TaskCancelled
-        result = self._restorer.restore(image, detections=detections, refine=refine)
-        self._frames += 1
         now = time.monotonic()
         if now - self._reported > PROGRESS_INTERVAL_S:
             self._reported = now
-            self._on_frame(self._frames)
-        return result
+            self._on_frame(done)
 
 
 def encode(result, input_format: str | None, options: RequestOptions, label: str):

@@ -60,8 +60,8 @@ class TrainConfig:
 class InitConfig:
     """Initialise (part of) a network from an earlier stage's checkpoint."""
 
-    checkpoint: str = ""
-    source: str = "ema.generator"  # group.network[.submodule] in the checkpoint
+    checkpoint: str = ""  # a training checkpoint, or (source "weights") a zoo name/exported file
+    source: str = "ema.generator"  # group.network[.submodule] in the checkpoint, or "weights"
     target: str = "generator"  # network[.submodule] in this task (its EMA copy follows)
 
 

@@ -258,8 +258,10 @@ def initialise_from_config(task: TrainingTask, config: RunConfig) -> None:
     from ..hub.checkpoint import load_state_dict_strict
 
     for entry in config.init:
-        state = load_checkpoint(entry.checkpoint)
-        tensors = select(state, entry.source, entry.checkpoint)
+        if entry.source == "weights":
+            tensors = exported_weights(entry.checkpoint)
+        else:
+            tensors = select(load_checkpoint(entry.checkpoint), entry.source, entry.checkpoint)
         network, _, sub = entry.target.partition(".")
         if network not in task.networks:
             raise ValueError(f"init target {entry.target!r}: no network {network!r} in task")
@@ -270,6 +272,18 @@ def initialise_from_config(task: TrainingTask, config: RunConfig) -> None:
             target = module.get_submodule(sub) if sub else module
             load_state_dict_strict(target, tensors, f"{entry.checkpoint}:{entry.source}")
         print(f"initialised {entry.target} from {entry.checkpoint} ({entry.source})")
+
+
+def exported_weights(name_or_path: str) -> dict[str, torch.Tensor]:
+    """The network state dict of an exported or zoo model (``source: weights`` in ``init:``),
+    so a run can start from a shipped model such as the bundled ``gpen-offline-128``."""
+    from ..hub.checkpoint import read_checkpoint, state_dict_candidates
+    from ..models.loading import resolve_weights
+
+    checkpoint = read_checkpoint(resolve_weights(name_or_path))
+    for _, state_dict in state_dict_candidates(checkpoint.content):
+        return dict(state_dict)
+    raise CheckpointError(f"{name_or_path}: no network state dict found")
 
 
 def export(task: TrainingTask, folder: Path) -> list[Path]:

@@ -50,6 +50,13 @@ class OneEuroFilter:
         self._time = time
         return self._value.copy()
 
+    def state_dict(self) -> dict:
+        """What the filter remembers (plain arrays and numbers), for a resumed video."""
+        return {"value": self._value, "speed": self._speed, "time": self._time}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._value, self._speed, self._time = state["value"], state["speed"], state["time"]
+
 
 def _alpha(cutoff, elapsed: float):
     """Weight of the new sample in an exponential smoother with this cut-off (Hz)."""

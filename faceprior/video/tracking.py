@@ -94,6 +94,36 @@ class FaceTracker:
         self.tracks = alive
         return list(alive)
 
+    def state_dict(self) -> dict:
+        """The live tracks (plain arrays and numbers), for a resumed video."""
+        return {
+            "started": self.started,
+            "tracks": [
+                {
+                    "id": track.id,
+                    "box": track.detection.box,
+                    "score": float(track.detection.score),
+                    "landmarks": track.detection.landmarks,
+                    "missed": track.missed,
+                    "smoother": track.smoother.state_dict(),
+                    "state": dict(track.state),
+                }
+                for track in self.tracks
+            ],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        settings = self.settings
+        self.started = state["started"]
+        self.tracks = []
+        for saved in state["tracks"]:
+            smoother = OneEuroFilter(settings.min_cutoff, settings.beta)
+            smoother.load_state_dict(saved["smoother"])
+            detection = FaceDetection(saved["box"], saved["score"], saved["landmarks"])
+            self.tracks.append(
+                Track(saved["id"], detection, smoother, saved["missed"], dict(saved["state"]))
+            )
+
     def _smoothed(self, smoother, detection: FaceDetection, time: float) -> FaceDetection:
         if not self.settings.smooth:
             return detection
@@ -130,6 +160,14 @@ class SceneCutDetector:
         colours = 0.5 * float(np.abs(histogram - previous[1]).sum())
         layout = float(np.abs(thumbnail - previous[0]).mean())
         return colours > self.histogram_threshold and layout > self.layout_threshold
+
+    def state_dict(self) -> dict:
+        """The previous frame's thumbnail and histogram, for a resumed video."""
+        return {"previous": None if self._previous is None else list(self._previous)}
+
+    def load_state_dict(self, state: dict) -> None:
+        previous = state["previous"]
+        self._previous = None if previous is None else tuple(previous)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:

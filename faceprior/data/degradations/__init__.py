@@ -13,6 +13,7 @@ from typing import Any
 from .base import Degradation
 from .gfpgan import GFPGANDegradation
 from .panini import PaniniMFRDegradation, PaniniSRDegradation
+from .photo import PhotoDegradation
 from .psfrgan import PSFRDegradation
 
 PRESETS: dict[str, type[Degradation]] = {
@@ -20,6 +21,7 @@ PRESETS: dict[str, type[Degradation]] = {
     "psfrgan": PSFRDegradation,
     "panini-mfr": PaniniMFRDegradation,
     "panini-sr16": PaniniSRDegradation,
+    "photo": PhotoDegradation,
 }
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "PSFRDegradation",
     "PaniniMFRDegradation",
     "PaniniSRDegradation",
+    "PhotoDegradation",
     "build_degradation",
 ]
 

@@ -132,27 +132,3 @@ ENTRIES = [
         input_size=256,
     ),
 ]
-
-# Trained by faceprior itself and shipped inside the package (docs/model-card-gpen-offline-128.md).
-OFFLINE_MODEL = ZooEntry(
-    name="gpen-offline-128",
-    architecture="gpen",
-    filename="gpen-offline-128.safetensors",
-    urls=(),
-    licence=(
-        "trained by faceprior on CelebA faces: non-commercial research use only (CelebA terms); "
-        "see docs/model-card-gpen-offline-128.md"
-    ),
-    description="small GPEN trained by faceprior, bundled for offline use (128 px, CelebA)",
-    arguments=dict(
-        size=128, style_dim=256, n_mlp=4, channel_multiplier=1, narrow=0.125, template="celeba"
-    ),
-    parameters=1_655_965,
-    size_bytes=6_636_412,
-    sha256="6551d7abbfa662a3143e9acc667589c2d7c443faeadc50aaceb1ac0ed1c55fa1",
-    input_size=128,
-    output_size=128,
-    template="celeba",
-    bundled=True,
-)
-ENTRIES.append(OFFLINE_MODEL)

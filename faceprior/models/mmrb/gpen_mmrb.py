@@ -42,12 +42,13 @@ class GPENMMRB(FullGenerator):
         mmrb_attention: bool = True,
         mmrb_residual_scale: float = 0.0,
         mmrb_learnable_scale: bool = True,
+        template: str = "gpen",
     ):
         if encoder_block not in ENCODER_BLOCKS:
             raise ValueError(
                 f"encoder_block must be one of {ENCODER_BLOCKS}, got {encoder_block!r}"
             )
-        super().__init__(size, style_dim, n_mlp, channel_multiplier, narrow)
+        super().__init__(size, style_dim, n_mlp, channel_multiplier, narrow, template=template)
         self.arguments.update(
             encoder_block=encoder_block,
             mmrb_blocks=mmrb_blocks,

@@ -54,6 +54,7 @@ class MMRBModel:
     mmrb_attention: bool = True
     mmrb_residual_scale: float = 0.2
     mmrb_learnable_scale: bool = False
+    template: str = "gpen"  # gpen-mmrb only: alignment of the training faces (exported)
 
 
 @dataclass
@@ -84,11 +85,13 @@ def build_network(model: MMRBModel) -> torch.nn.Module:
         mmrb_learnable_scale=model.mmrb_learnable_scale,
     )
     if model.architecture == "mmrb-gan":
+        if model.template != "gpen":
+            raise ValueError("options.model.template applies to gpen-mmrb only")
         return MMRBGAN(encoder_blocks=model.encoder_blocks, **common)
     if model.architecture == "gpen-mmrb":
         if model.encoder_blocks is not None:
             raise ValueError("options.model.encoder_blocks applies to mmrb-gan only")
-        return GPENMMRB(mmrb_blocks=model.mmrb_blocks, **common)
+        return GPENMMRB(mmrb_blocks=model.mmrb_blocks, template=model.template, **common)
     raise ValueError(
         f"options.model.architecture must be one of {ARCHITECTURES}, got {model.architecture!r}"
     )
