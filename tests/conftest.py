@@ -56,3 +56,28 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class GivenFaces:
+    """A detector that returns fixed detections (in input-image pixels, best score first)."""
+
+    def __init__(self, detections):
+        self.detections = detections
+
+    def detect(self, image):
+        assert image.dtype.name == "uint8" and image.shape[2] == 3
+        return list(self.detections)
+
+
+@pytest.fixture(scope="module")
+def tiny_gpen(tmp_path_factory) -> str:
+    """A random-weight 64 px GPEN saved as safetensors (loaded by path like a real model)."""
+    import torch
+
+    import faceprior
+    from faceprior.models.gpen import FullGenerator
+
+    torch.manual_seed(0)
+    network = FullGenerator(64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=1 / 16)
+    path = tmp_path_factory.mktemp("models") / "tiny-gpen.safetensors"
+    return str(faceprior.save_model(network, path))

@@ -8,23 +8,12 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-import torch
 from conftest import shared_path
 
-import faceprior
 from faceprior.cli import main
 from faceprior.io.images import read_image
-from faceprior.models.gpen import FullGenerator
 
 DETECTOR_WEIGHTS = "data/weights/retinaface_mobilenet0.25_Final.pth"
-
-
-@pytest.fixture(scope="module")
-def tiny_gpen(tmp_path_factory) -> str:
-    torch.manual_seed(0)
-    network = FullGenerator(64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=1 / 16)
-    path = tmp_path_factory.mktemp("models") / "tiny-gpen.safetensors"
-    return str(faceprior.save_model(network, path))
 
 
 @pytest.fixture()

@@ -11,12 +11,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import GivenFaces, shared_path
 
 import faceprior
 from faceprior.face.types import FaceDetection
 from faceprior.models.conventions import Conventions
-from faceprior.models.gpen import FullGenerator
 from faceprior.models.restorer import RestorationModel
 from faceprior.pipeline import FaceRestorer, ModelUnavailableError
 
@@ -44,17 +43,6 @@ class TintRestorer(IdentityRestorer):
         return (faces * 0.8 + torch.tensor([0.3, -0.1, -0.3]).view(1, 3, 1, 1)).clamp(-1, 1)
 
 
-class GivenFaces:
-    """A detector that returns fixed detections (in input-image pixels)."""
-
-    def __init__(self, detections: list[FaceDetection]):
-        self.detections = detections
-
-    def detect(self, image: np.ndarray) -> list[FaceDetection]:
-        assert image.dtype == np.uint8 and image.shape[2] == 3
-        return list(self.detections)
-
-
 def _photo(name: str) -> tuple[np.ndarray, FaceDetection]:
     """RGB photo and its ground-truth face as a detection."""
     image = cv2.imread(str(shared_path(f"{LANDMARKS}/{name}")))[..., ::-1].copy()
@@ -76,15 +64,6 @@ def _footprint(shape, matrix: np.ndarray, size: int) -> np.ndarray:
 def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(peak**2 / max(mse, 1e-12)))
-
-
-@pytest.fixture(scope="module")
-def tiny_gpen(tmp_path_factory) -> str:
-    """A random-weight 64 px GPEN saved as safetensors (loaded by path like a real model)."""
-    torch.manual_seed(0)
-    network = FullGenerator(64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=1 / 16)
-    path = tmp_path_factory.mktemp("models") / "tiny-gpen.safetensors"
-    return str(faceprior.save_model(network, path))
 
 
 @pytest.fixture(scope="module")

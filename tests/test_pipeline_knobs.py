@@ -13,31 +13,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import GivenFaces, shared_path
 
 import faceprior
 from faceprior.face.types import FaceDetection
-from faceprior.models.gpen import FullGenerator
 from faceprior.pipeline import FaceRestorer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 GROUP = "data/faces/whole/CodeFormer_whole_imgs/00.jpg"  # 491 x 310, four faces
-
-
-class GivenFaces:
-    def __init__(self, detections: list[FaceDetection]):
-        self.detections = detections
-
-    def detect(self, image: np.ndarray) -> list[FaceDetection]:
-        return list(self.detections)
-
-
-@pytest.fixture(scope="module")
-def tiny_gpen(tmp_path_factory) -> str:
-    torch.manual_seed(0)
-    network = FullGenerator(64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=1 / 16)
-    path = tmp_path_factory.mktemp("models") / "tiny-gpen.safetensors"
-    return str(faceprior.save_model(network, path))
 
 
 @pytest.fixture(scope="module")

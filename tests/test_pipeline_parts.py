@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import GivenFaces, shared_path
 
 import faceprior
 from faceprior.errors import ArgumentError
 from faceprior.face.types import FaceDetection
-from faceprior.models.gpen import FullGenerator
 from faceprior.models.restorer import RestorerOptions
 from faceprior.pipeline import (
     CropRestorer,
@@ -31,26 +30,6 @@ from faceprior.pipeline import (
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class GivenFaces:
-    """A detector that returns fixed detections (best score first)."""
-
-    def __init__(self, detections: list[FaceDetection]):
-        self.detections = detections
-
-    def detect(self, image: np.ndarray) -> list[FaceDetection]:
-        assert image.dtype == np.uint8 and image.shape[2] == 3
-        return list(self.detections)
-
-
-@pytest.fixture(scope="module")
-def tiny_gpen(tmp_path_factory) -> str:
-    """A random-weight 64 px GPEN saved as safetensors."""
-    torch.manual_seed(0)
-    network = FullGenerator(64, style_dim=32, n_mlp=2, channel_multiplier=1, narrow=1 / 16)
-    path = tmp_path_factory.mktemp("models") / "tiny-gpen.safetensors"
-    return str(faceprior.save_model(network, path))
 
 
 @pytest.fixture(scope="module")
