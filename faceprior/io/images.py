@@ -519,7 +519,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
         return removed
     for candidate in folder.glob(f".*{TEMPORARY_SUFFIX}"):
         parts = candidate.name[: -len(TEMPORARY_SUFFIX)].rsplit(".", 2)
-        if len(parts) != 3 or not parts[1].isdigit() or _process_alive(int(parts[1])):
+        if len(parts) != 3 or not parts[1].isdigit() or process_alive(int(parts[1])):
             continue
         try:
             candidate.unlink()
@@ -529,7 +529,9 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (this one does; another user's counts as running):
+    what tells a dead run's leftovers from a live one's."""
     if pid == os.getpid():
         return True
     try:

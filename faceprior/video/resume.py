@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.images import atomic_write_bytes, process_alive
+
 PARTIAL_SUFFIX = ".faceprior-partial"
 JOB_NAME = "job.json"
 
@@ -52,7 +54,7 @@ class PartialVideo:
                 if path.name not in keep:
                     path.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.folder / JOB_NAME, json.dumps(self.job, indent=1).encode())
+        atomic_write_bytes(self.folder / JOB_NAME, json.dumps(self.job, indent=1).encode())
         return finished
 
     def segment(self, index: int) -> Path:
@@ -72,7 +74,7 @@ class PartialVideo:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.folder / self._name("arrays", index))
-        _write_atomically(self.folder / self._name("state", index), json.dumps(tree).encode())
+        atomic_write_bytes(self.folder / self._name("state", index), json.dumps(tree).encode())
 
     def load_state(self, index: int) -> dict:
         tree = json.loads((self.folder / self._name("state", index)).read_text())
@@ -88,7 +90,7 @@ class PartialVideo:
         stem, suffix = self.destination.stem, self.destination.suffix
         for path in self.destination.parent.glob(f".{stem}.*.tmp{suffix}"):
             pid = path.name[len(stem) + 2 :].split(".")[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 with contextlib.suppress(OSError):
                     path.unlink()
 
@@ -110,31 +112,6 @@ class PartialVideo:
 
 
 _KINDS = ("segment", "state", "arrays")
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process
-    return True
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
 
 
 def _pack(value, arrays: dict, path: str):
