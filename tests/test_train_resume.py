@@ -127,6 +127,32 @@ def test_bfr_decoder_starts_from_a_trained_prior(tmp_path, faces):
         initialise_from_config(task, build_config(raw))
 
 
+def test_a_run_starts_from_exported_weights(tmp_path, faces):
+    """``source: weights``: an exported file (or zoo name) initialises the whole network."""
+    import faceprior
+
+    raw = gpen_raw(tmp_path / "bfr", faces)
+    config = build_config(raw)
+    context = TaskContext(torch.device("cpu"), _single())
+    exported = task_class(config.task)(config.options, context)
+    torch.manual_seed(7)
+    exported.build()
+    path = faceprior.save_model(exported.networks["generator"], tmp_path / "g.safetensors")
+    raw["init"] = [{"checkpoint": str(path), "source": "weights", "target": "generator"}]
+    config = build_config(raw)
+    task = task_class(config.task)(config.options, context)
+    torch.manual_seed(8)
+    task.build()
+    expected = exported.networks["generator"].state_dict()
+    assert not all(
+        torch.equal(task.networks["generator"].state_dict()[k], v) for k, v in expected.items()
+    )
+    initialise_from_config(task, config)
+    for module in (task.networks["generator"], task.emas["generator"].average):
+        loaded = module.state_dict()
+        assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+
+
 def _single():
     from faceprior.train.distributed import Distributed
 
