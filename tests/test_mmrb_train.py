@@ -126,6 +126,16 @@ def test_build_network_rejects_mismatched_options():
         build_network(MMRBModel(architecture="gpen"))
     with pytest.raises(ValueError, match="encoder_blocks"):
         build_network(MMRBModel(architecture="gpen-mmrb", size=16, encoder_blocks=[1, 1, 1]))
+    with pytest.raises(ValueError, match="template"):
+        build_network(MMRBModel(architecture="mmrb-gan", size=16, template="celeba"))
+
+
+def test_gpen_mmrb_records_the_alignment_of_its_training_faces():
+    """``template`` reaches the network's conventions, so exported weights align faces right."""
+    small = dict(architecture="gpen-mmrb", size=16, style_dim=16, n_mlp=1, narrow=1 / 32)
+    assert build_network(MMRBModel(**small)).conventions.template == "gpen"
+    network = build_network(MMRBModel(**small, template="celeba"))
+    assert network.conventions.template == "celeba" and network.arguments["template"] == "celeba"
 
 
 @pytest.mark.parametrize("architecture", ["mmrb-gan", "gpen-mmrb"])
