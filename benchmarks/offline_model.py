@@ -20,10 +20,13 @@ truth's (8-bit levels: a colour cast shows here, not in PSNR). FID only under
 the landmarks the bundled detector finds on its ground truth (faceprior.face.pose), and
 PSNR / ST-LPIPS / identity are also reported per yaw bucket. Seconds per face: network time.
 
-  python benchmarks/offline_model.py --model gpen-offline-128-v2=gpen-offline-128-v2 \\
+  python benchmarks/offline_model.py --model gpen-offline-128-v3=gpen-offline-128-v3 \\
       --model mmrb-offline-128=mmrb-offline-128 --threads 2
 
-Writes results/<name>.{json,md}; the degraded and restored faces go to --work.
+Writes results/<name>.{json,md}; the degraded and restored faces go to --work. ``--merge``
+scores only the --model rows and keeps every other row of results/<name>.json (the faces,
+seed and size must match: the degradations are seeded, so the kept rows are what a full rerun
+would give), so adding a model does not rescore the others.
 """
 
 from __future__ import annotations
@@ -87,6 +90,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--work", type=Path, help="folder for the face images (default: temp)")
     parser.add_argument("--name", default="offline_model", help="results file stem")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="score only --model and keep the other rows of results/<name>.json",
+    )
     return parser.parse_args()
 
 
@@ -231,6 +239,26 @@ def markdown(condition: str, rows: dict, buckets: dict, missing: dict) -> list[s
     return lines + [""]
 
 
+def previous_results(args: argparse.Namespace, payload: dict) -> dict:
+    """results/<name>.json's conditions for --merge, after checking it scored the same faces."""
+    path = RESULTS / f"{args.name}.json"
+    if not args.merge:
+        return {}
+    if not path.is_file():
+        raise SystemExit(f"--merge: {path} does not exist; run without --merge first")
+    previous = json.loads(path.read_text())
+    for key in ("faces", "size", "seed"):
+        if previous[key] != payload[key]:
+            raise SystemExit(f"--merge: {path} has {key} {previous[key]}, this run {payload[key]}")
+    first_run = [{"models": previous["models"], "machine": previous["machine"]}]
+    payload["runs"] = previous.get("runs", first_run) + [
+        {"models": payload["models"], "machine": payload["machine"]}
+    ]
+    payload["models"] = {**previous["models"], **payload["models"]}
+    payload["conditions"] = {**previous["conditions"], **payload["conditions"]}
+    return previous["results"]
+
+
 def main() -> int:
     args = parse_args()
     if args.threads:
@@ -260,6 +288,8 @@ def main() -> int:
         "results": {},
         "machine": machine(),
     }
+    previous = previous_results(args, payload)
+    payload["results"] = dict(previous)
     lines = []
     for condition in conditions:
         folder = work / condition
@@ -275,12 +305,17 @@ def main() -> int:
         ):
             metrics.remove("fid")
             skipped["fid"] = f"only under {args.fid_condition} with >= {args.fid_min_faces} faces"
-        folders = {
-            "input (bicubic)": folder / "input-bicubic",
-            "input (bilinear)": folder / "input-bilinear",
-        }
+        kept = previous.get(condition, {"mean": {}, "yaw": {}, "missing": {}})
+        folders = (
+            {}
+            if kept["mean"]
+            else {
+                "input (bicubic)": folder / "input-bicubic",
+                "input (bilinear)": folder / "input-bilinear",
+            }
+        )
         folders |= {label: folder / "restored" / label for label in models}
-        rows, per_image, missing = {}, {}, {}
+        rows, per_image, missing = {}, {}, kept["missing"]
         for label, images in folders.items():
             evaluation = evaluate_folders(
                 images, folder / "gt", options, metrics, cache_dir=work / "fid-cache", progress=True
@@ -296,9 +331,11 @@ def main() -> int:
             per_image[label] = evaluation.rows
             missing = {**evaluation.missing, **skipped}
             print(condition, label, {k: round(v, 4) for k, v in rows[label].items()})
-        buckets = bucket_table(rows, yaws, per_image)
+        buckets = {**kept["yaw"], **bucket_table(rows, yaws, per_image)}
+        rows = {**kept["mean"], **rows}
         payload["results"][condition] = {"mean": rows, "yaw": buckets, "missing": missing}
-        lines += markdown(condition, rows, buckets, missing)
+    for condition, result in payload["results"].items():
+        lines += markdown(condition, result["mean"], result["yaw"], result["missing"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines))

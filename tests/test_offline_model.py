@@ -1,4 +1,4 @@
-"""The bundled offline model (gpen-offline-128): shipped intact, restores faces, and is what
+"""The bundled offline models (the default gpen-offline-128-v3 and the others): shipped intact, restores faces, and is what
 ``faceprior restore`` falls back to when the official weights cannot be had."""
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from faceprior.hub import download
 from faceprior.hub.zoo import get_entry
 from faceprior.models.gpen import FullGenerator
 
-NAME = "gpen-offline-128-v2"  # the offline default
-BUNDLED = ("gpen-offline-128-v2", "mmrb-offline-128", "gpen-offline-128")
+NAME = "gpen-offline-128-v3"  # the offline default
+BUNDLED = ("gpen-offline-128-v3", "gpen-offline-128-v2", "mmrb-offline-128", "gpen-offline-128")
 TEST_FACES = 32
 # Issue 16's headline condition (benchmarks/offline_model.py ``photo-x4``): a 32-px face in a
 # JPEG photo, restored to 128 px.
 PHOTO_X4 = dict(sigma=1.2, downscale=4.0, jpeg_quality=60)
-# Required PSNR gain over bicubic on these 32 faces (measured: +0.37 dB and +0.20 dB; on all 599,
-# benchmarks/results/offline_model.md).
-PSNR_MARGIN = {"gpen-offline-128-v2": 0.25, "mmrb-offline-128": 0.1}
+# Required PSNR gain over bicubic on these 32 faces (measured: +0.52, +0.37 and +0.20 dB; on all
+# 599, benchmarks/results/offline_model.md).
+PSNR_MARGIN = {"gpen-offline-128-v3": 0.4, "gpen-offline-128-v2": 0.25, "mmrb-offline-128": 0.1}
 
 
 @pytest.fixture()
@@ -91,7 +91,7 @@ def held_out_photo_faces():
     return batches
 
 
-@pytest.mark.parametrize("name", ["gpen-offline-128-v2", "mmrb-offline-128"])
+@pytest.mark.parametrize("name", list(PSNR_MARGIN))
 def test_beats_bicubic_on_held_out_small_faces(name, held_out_photo_faces):
     """The model card's protocol (benchmarks/offline_model.py, photo-x4) on 32 of its 599
     held-out faces: above bicubic in PSNR, closer in identity, and no colour cast."""
@@ -115,7 +115,7 @@ def test_beats_bicubic_on_held_out_small_faces(name, held_out_photo_faces):
     ours, baseline = scores[name], scores["bicubic"]
     assert ours["psnr"] > baseline["psnr"] + PSNR_MARGIN[name]
     assert ours["identity"] > baseline["identity"] + 0.05
-    assert ours["chroma_shift"] < 1.5  # levels; measured 0.86 / 0.82 (bicubic: 0.44)
+    assert ours["chroma_shift"] < 1.5  # levels; measured 0.69 / 0.86 / 0.82 (bicubic: 0.44)
 
 
 def test_python_api_falls_back_with_a_warning(offline):

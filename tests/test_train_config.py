@@ -49,6 +49,8 @@ def test_overrides_are_typed_and_nested():
         ("data.crop=[1, x]", r"data.crop"),
         ("train.precision=fp8", r"train.precision must be one of"),
         ("train.batch_size=0", r"train.batch_size must be positive"),
+        ("train.lr_schedule=step", r"train.lr_schedule must be one of"),
+        ("train.lr_final=1.5", r"train.lr_final must be in \[0, 1\]"),
         ("train=3", r"train: expected a mapping"),
         ("task=nope", r"unknown task 'nope'"),
     ],

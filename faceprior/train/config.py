@@ -54,6 +54,8 @@ class TrainConfig:
     progress: bool = True
     resume: str = "auto"  # auto (newest checkpoint in output) | never | a checkpoint path
     stop_after: int | None = None  # stop (with a checkpoint) after N steps of this invocation
+    lr_schedule: str = "constant"  # constant | cosine (to lr_final x the rate at the last step)
+    lr_final: float = 0.0  # cosine: the last step's rate as a fraction of the initial one
 
 
 @dataclass
@@ -184,6 +186,7 @@ def build_config(raw: dict) -> RunConfig:
 
 def _check_train(train: TrainConfig) -> None:
     from ..runtime import PRECISIONS
+    from .schedule import LR_SCHEDULES
 
     positive = ("steps", "batch_size", "accumulate", "checkpoint_every", "log_every")
     for name in positive + ("sample_every",):
@@ -193,6 +196,12 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(f"train.precision must be one of {PRECISIONS}, got {train.precision!r}")
     if train.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"train.device must be auto, cpu or cuda, got {train.device!r}")
+    if train.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(
+            f"train.lr_schedule must be one of {LR_SCHEDULES}, got {train.lr_schedule!r}"
+        )
+    if not 0.0 <= train.lr_final <= 1.0:
+        raise ConfigError(f"train.lr_final must be in [0, 1], got {train.lr_final}")
 
 
 def from_dict(cls: type, raw: Any, where: str) -> Any:

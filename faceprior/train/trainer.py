@@ -32,6 +32,7 @@ from .distributed import (
     shutdown,
 )
 from .logging import RunLogger
+from .schedule import apply_lr_factor, lr_factor
 from .task import TaskContext, TrainingTask, task_class
 
 
@@ -156,6 +157,8 @@ def _train(config: RunConfig, context: Distributed, dataset) -> TrainResult:
         while step < cfg.steps:
             started = time.perf_counter()
             micro_batches = [next(batches) for _ in range(cfg.accumulate)]
+            factor = lr_factor(cfg.lr_schedule, step, cfg.steps, cfg.lr_final)
+            apply_lr_factor(task.optimizers.values(), factor)
             logs = task.train_step(micro_batches, step)
             task.after_step()
             step += 1
@@ -168,6 +171,8 @@ def _train(config: RunConfig, context: Distributed, dataset) -> TrainResult:
             if step % cfg.log_every == 0 or step == cfg.steps:
                 logs = average_scalars(logs, context)
                 logs["seconds_per_step"] = time.perf_counter() - started
+                if cfg.lr_schedule != "constant":
+                    logs["lr_factor"] = factor
                 logger.scalars(step, logs)
                 if progress is not None:
                     progress.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})

@@ -34,9 +34,18 @@ def _bundled(name: str, architecture: str, description: str, arguments: dict, **
 
 ENTRIES = [
     _bundled(
+        "gpen-offline-128-v3",
+        "gpen",
+        "small GPEN fine-tuned by faceprior on photo degradations, annealed (128 px, CelebA)",
+        _SMALL_GPEN,
+        parameters=1_655_965,
+        size_bytes=6_636_412,
+        sha256="660924995d9baed26c0765efd19367a89ff6885d1edc84cbda12a3c1bd231094",
+    ),
+    _bundled(
         "gpen-offline-128-v2",
         "gpen",
-        "small GPEN fine-tuned by faceprior on photo degradations (128 px, CelebA)",
+        "v3's starting point: GPEN fine-tuned on photo degradations, constant rate (128 px)",
         _SMALL_GPEN,
         parameters=1_655_965,
         size_bytes=6_636_412,

@@ -50,6 +50,9 @@ class GANSchedule:
     """StyleGAN2 optimiser and lazy-regularisation settings (train_simple.py defaults)."""
 
     lr: float = 0.002
+    # Adam's beta1: 0 as in StyleGAN2 (momentum fights the adversarial game); a fidelity
+    # fine-tune without a GAN term converges faster with momentum (0.9).
+    beta1: float = 0.0
     d_reg_every: int = 16
     g_reg_every: int = 4
     r1: float = 10.0
@@ -85,10 +88,10 @@ def gpen_discriminator(model: GPENModel) -> GPENDiscriminator:
     return GPENDiscriminator(model.size, model.channel_multiplier, model.narrow)
 
 
-def lazy_adam(params, lr: float, reg_every: int) -> torch.optim.Adam:
-    """Adam with StyleGAN2's lazy-regularisation correction: lr and beta2 scaled by c/(c+1)."""
+def lazy_adam(params, lr: float, reg_every: int, beta1: float = 0.0) -> torch.optim.Adam:
+    """Adam with StyleGAN2's lazy-regularisation correction: lr and betas scaled by c/(c+1)."""
     ratio = reg_every / (reg_every + 1) if reg_every > 0 else 1.0
-    return torch.optim.Adam(params, lr=lr * ratio, betas=(0.0, 0.99**ratio))
+    return torch.optim.Adam(params, lr=lr * ratio, betas=(beta1**ratio, 0.99**ratio))
 
 
 class _StyleGAN2Task(TrainingTask):
@@ -99,16 +102,20 @@ class _StyleGAN2Task(TrainingTask):
         for name, every in (("d_reg_every", gan.d_reg_every), ("g_reg_every", gan.g_reg_every)):
             if every < 0:
                 raise ValueError(f"options.gan.{name} must be >= 0 (0 disables), got {every}")
+        if not 0.0 <= gan.beta1 < 1.0:
+            raise ValueError(f"options.gan.beta1 must be in [0, 1), got {gan.beta1}")
         self.add_network("generator", generator)
         self.add_network("discriminator", discriminator)
         self.add_optimizer(
             "generator",
-            lazy_adam(generator.parameters(), gan.lr, gan.g_reg_every),
+            lazy_adam(generator.parameters(), gan.lr, gan.g_reg_every, gan.beta1),
             ["generator"],
         )
         self.add_optimizer(
             "discriminator",
-            lazy_adam(self.networks["discriminator"].parameters(), gan.lr, gan.d_reg_every),
+            lazy_adam(
+                self.networks["discriminator"].parameters(), gan.lr, gan.d_reg_every, gan.beta1
+            ),
             ["discriminator"],
         )
         self.add_ema("generator", gan.ema_decay)
