@@ -1,5 +1,6 @@
-"""The bundled offline models (the default gpen-offline-128-v3 and the others): shipped intact, restores faces, and is what
-``faceprior restore`` falls back to when the official weights cannot be had."""
+"""The bundled offline models (the default gpen-offline-128-v3 and the others): shipped intact,
+they restore faces, and the default is what ``faceprior restore`` falls back to when the official
+weights cannot be had."""
 
 from __future__ import annotations
 
