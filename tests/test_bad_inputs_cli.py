@@ -277,7 +277,10 @@ def test_12_15_interruption_writes_the_report_and_a_resume_keeps_it(tmp_path, ph
 
     def stop_on_second(call):
         if call == 2:
-            os.kill(os.getpid(), signum)
+            # raise_signal targets this (main) thread and runs the handler before it returns;
+            # os.kill may land on another thread, and the handler then runs at some later
+            # bytecode, under load possibly inside a finaliser that swallows the exception.
+            signal.raise_signal(signum)
 
     with pytest.raises(KeyboardInterrupt):
         restore_folder(photos, out, StubRestorer(stop_on_second, faces=1), progress=False)
@@ -297,7 +300,7 @@ def test_12_sigterm_on_the_command_line_exits_143_with_a_message(tmp_path, photo
     original = pipeline.FaceRestorer.restore_aligned
 
     def terminate(self, image):
-        os.kill(os.getpid(), signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
         return original(self, image)
 
     pipeline.FaceRestorer.restore_aligned = terminate
