@@ -1,5 +1,6 @@
 """Checkpoints: an interrupted and resumed run ends with exactly the weights of an uninterrupted
-one; SIGTERM writes a checkpoint; a BFR stage starts its decoder from a prior's checkpoint."""
+one; SIGTERM writes a checkpoint; a BFR stage starts its decoder from a prior's checkpoint; a
+cosine learning-rate schedule and Adam's beta1 change the run, and a cosine run resumes exactly."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 
 from faceprior.train.checkpointing import list_checkpoints, load_checkpoint
 from faceprior.train.config import build_config
+from faceprior.train.schedule import lr_factor
 from faceprior.train.task import TaskContext, task_class
 from faceprior.train.trainer import initialise_from_config, train
 
@@ -189,3 +191,48 @@ def test_sigterm_writes_a_checkpoint_then_exits(tmp_path, faces):
     assert (checkpoint / "rng-0.pt").is_file()
     assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))
     assert "saving a checkpoint" in stderr
+
+
+# Learning-rate schedule and Adam's beta1 (faceprior.train.schedule, options.gan.beta1) ---------
+def test_cosine_run_differs_logs_its_factor_and_resumes_exactly(tmp_path, faces):
+    constant = train(build_config(gpen_raw(tmp_path / "constant", faces)))
+    whole = train(build_config(gpen_raw(tmp_path / "whole", faces, lr_schedule="cosine")))
+    changed = [
+        key
+        for key, value in all_state(whole.task).items()
+        if key.startswith("net.generator") and not torch.equal(value, all_state(constant.task)[key])
+    ]
+    assert changed, "the cosine schedule left the generator as a constant rate does"
+    logs = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").open()]
+    assert [round(row["lr_factor"], 6) for row in logs] == [
+        round(lr_factor("cosine", step, 4, 0.0), 6) for step in range(4)
+    ]
+
+    split = gpen_raw(tmp_path / "split", faces, lr_schedule="cosine", stop_after=2)
+    assert train(build_config(split)).interrupted
+    split["train"].pop("stop_after")
+    resumed = train(build_config(split))
+    expected, got = all_state(whole.task), all_state(resumed.task)
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), key
+
+
+def _generator_after(tmp_path, face_folder, beta1: float) -> dict[str, torch.Tensor]:
+    raw = gpen_raw(tmp_path / f"beta{beta1}", face_folder)
+    raw["options"]["gan"]["beta1"] = beta1
+    result = train(build_config(raw))
+    return {k: v for k, v in all_state(result.task).items() if k.startswith("net.generator")}
+
+
+def test_beta1_changes_the_run(tmp_path, faces):
+    without, with_momentum = (_generator_after(tmp_path, faces, b) for b in (0.0, 0.9))
+    assert any(not torch.equal(without[k], with_momentum[k]) for k in without)
+
+
+def test_beta1_outside_its_range_is_refused(faces):
+    raw = gpen_raw(faces / "unused", faces)
+    raw["options"]["gan"]["beta1"] = 1.0
+    config = build_config(raw)
+    task = task_class(config.task)(config.options, TaskContext(torch.device("cpu"), _single()))
+    with pytest.raises(ValueError, match=r"options.gan.beta1 must be in \[0, 1\)"):
+        task.build()
