@@ -1,4 +1,4 @@
-"""The bundled offline models (the default gpen-offline-128-v3 and the others): shipped intact,
+"""The bundled offline models (the default gpen-offline-128-v4 and the others): shipped intact,
 they restore faces, and the default is what ``faceprior restore`` falls back to when the official
 weights cannot be had."""
 
@@ -19,16 +19,40 @@ from faceprior.cli import main
 from faceprior.hub import download
 from faceprior.hub.zoo import get_entry
 from faceprior.models.gpen import FullGenerator
+from faceprior.models.gpen_fusion import GPENFusion
 
-NAME = "gpen-offline-128-v3"  # the offline default
-BUNDLED = ("gpen-offline-128-v3", "gpen-offline-128-v2", "mmrb-offline-128", "gpen-offline-128")
+NAME = "gpen-offline-128-v4"  # the offline default
+BUNDLED = (
+    "gpen-offline-128-v4",
+    "gpen-offline-128-v3",
+    "gpen-offline-128-v2",
+    "mmrb-offline-128",
+    "gpen-offline-128",
+)
 TEST_FACES = 32
-# Issue 16's headline condition (benchmarks/offline_model.py ``photo-x4``): a 32-px face in a
-# JPEG photo, restored to 128 px.
-PHOTO_X4 = dict(sigma=1.2, downscale=4.0, jpeg_quality=60)
-# Required PSNR gain over bicubic on these 32 faces (measured: +0.52, +0.37 and +0.20 dB; on all
-# 599, benchmarks/results/offline_model.md).
-PSNR_MARGIN = {"gpen-offline-128-v3": 0.4, "gpen-offline-128-v2": 0.25, "mmrb-offline-128": 0.1}
+# benchmarks/offline_model.py's photo conditions: a 32-, 64- and 128-px face in a JPEG photo,
+# restored to 128 px. photo-x4 is issue 16's headline condition.
+CONDITIONS = {
+    "photo-x4": dict(sigma=1.2, downscale=4.0, jpeg_quality=60),
+    "photo-x2": dict(sigma=1.0, downscale=2.0, jpeg_quality=70),
+    "photo-x1": dict(sigma=0.8, downscale=1.0, jpeg_quality=50),
+}
+# Required PSNR gain over bicubic on these 32 faces (measured on them: v4 +1.50 / +1.43 / +0.90
+# dB on 32- / 64- / 128-px faces, v3 +0.52, v2 +0.37, MMRB +0.20 on 32-px ones; on all 599,
+# benchmarks/results/offline_model.md). Only v4 is above bicubic on 64- and 128-px faces.
+PSNR_MARGIN = {
+    ("gpen-offline-128-v4", "photo-x4"): 1.2,
+    ("gpen-offline-128-v4", "photo-x2"): 1.2,
+    ("gpen-offline-128-v4", "photo-x1"): 0.7,
+    ("gpen-offline-128-v3", "photo-x4"): 0.4,
+    ("gpen-offline-128-v2", "photo-x4"): 0.25,
+    ("mmrb-offline-128", "photo-x4"): 0.1,
+}
+# Required identity gain (1 - identity loss, MobileFaceNet) over bicubic: the prior's gain on
+# 32-px faces (v4: +0.14 on these faces). On 64- and 128-px faces v4 is slightly below the
+# degraded input (-0.007 and -0.011 here; -0.018 and -0.010 on all 599 faces): the bound keeps
+# that loss small.
+IDENTITY_MARGIN = {"photo-x4": 0.05, "photo-x2": -0.02, "photo-x1": -0.02}
 
 
 @pytest.fixture()
@@ -49,7 +73,8 @@ def test_bundled_file_matches_its_zoo_entry(name):
     assert path.stat().st_size == entry.size_bytes
     assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
     network = faceprior.load_model(name)
-    assert isinstance(network, FullGenerator)  # GPEN, or GPEN with MMRB encoder stages
+    # GPEN, GPEN with MMRB encoder stages, or GPEN with a fusion head
+    assert isinstance(network, FullGenerator | GPENFusion)
     assert type(network).architecture == entry.architecture
     assert sum(p.numel() for p in network.parameters()) == entry.parameters
     assert network.conventions.template == entry.template == "celeba"
@@ -74,33 +99,40 @@ def _chroma_shift(images: list[np.ndarray], references: list[np.ndarray]) -> flo
 
 @pytest.fixture(scope="module")
 def held_out_photo_faces():
-    """The first TEST_FACES held-out CelebA faces under PHOTO_X4: bilinear input (what the
-    pipeline's warp feeds a model), bicubic input (the baseline) and the clean faces."""
+    """``faces(condition)``: the first TEST_FACES held-out CelebA faces under a photo
+    condition: bilinear input (what the pipeline's warp feeds a model), bicubic input (the
+    baseline) and the clean faces."""
     from faceprior.data import datasets
     from faceprior.data.degradations import build_degradation
 
     root = shared_path("data/train/celeba_align_6k")
     files = datasets.celeba_split_files(root, "test")[:TEST_FACES]
     faces = datasets.FaceFolderDataset(files, 128, crop_box=datasets.celeba_crop_box(root))
-    batches = {}
-    for upsample in ("linear", "cubic"):
-        degradation = build_degradation("photo", upsample=upsample, **PHOTO_X4)
-        pairs = datasets.SyntheticPairDataset(faces, degradation, 0)
-        items = [pairs[i] for i in range(len(faces))]
-        batches[upsample] = torch.stack([item["lq"] for item in items])
-    batches["hq"] = torch.stack([item["hq"] for item in items])
+    cache: dict[str, dict[str, torch.Tensor]] = {}
+
+    def batches(condition: str) -> dict[str, torch.Tensor]:
+        if condition not in cache:
+            cache[condition] = {}
+            for upsample in ("linear", "cubic"):
+                degradation = build_degradation("photo", upsample=upsample, **CONDITIONS[condition])
+                pairs = datasets.SyntheticPairDataset(faces, degradation, 0)
+                items = [pairs[i] for i in range(len(faces))]
+                cache[condition][upsample] = torch.stack([item["lq"] for item in items])
+            cache[condition]["hq"] = torch.stack([item["hq"] for item in items])
+        return cache[condition]
+
     return batches
 
 
-@pytest.mark.parametrize("name", list(PSNR_MARGIN))
-def test_beats_bicubic_on_held_out_small_faces(name, held_out_photo_faces):
-    """The model card's protocol (benchmarks/offline_model.py, photo-x4) on 32 of its 599
-    held-out faces: above bicubic in PSNR, closer in identity, and no colour cast."""
+@pytest.mark.parametrize(("name", "condition"), list(PSNR_MARGIN))
+def test_beats_bicubic_on_held_out_faces(name, condition, held_out_photo_faces):
+    """The model card's protocol (benchmarks/offline_model.py) on 32 of its 599 held-out
+    faces: above bicubic in PSNR, identity within IDENTITY_MARGIN, and no colour cast."""
     from faceprior.metrics.psnr_ssim import psnr
     from faceprior.train.losses.identity import IdentityLoss
 
     identity = IdentityLoss(shared_path("data/weights/mobilefacenet_casia_068.ckpt"))
-    batches = held_out_photo_faces
+    batches = held_out_photo_faces(condition)
     gt = _pixels(batches["hq"])
     with torch.no_grad():
         restored = faceprior.load_restoration_model(name)(batches["linear"])
@@ -112,11 +144,11 @@ def test_beats_bicubic_on_held_out_small_faces(name, held_out_photo_faces):
             }
             for label, x in {"bicubic": batches["cubic"], name: restored}.items()
         }
-    print(f"\n{TEST_FACES} held-out faces:", scores)
+    print(f"\n{TEST_FACES} held-out faces, {condition}:", scores)
     ours, baseline = scores[name], scores["bicubic"]
-    assert ours["psnr"] > baseline["psnr"] + PSNR_MARGIN[name]
-    assert ours["identity"] > baseline["identity"] + 0.05
-    assert ours["chroma_shift"] < 1.5  # levels; measured 0.69 / 0.86 / 0.82 (bicubic: 0.44)
+    assert ours["psnr"] > baseline["psnr"] + PSNR_MARGIN[name, condition]
+    assert ours["identity"] > baseline["identity"] + IDENTITY_MARGIN[condition]
+    assert ours["chroma_shift"] < 1.5  # levels; measured 0.19-0.86 (bicubic: 0.16-0.44)
 
 
 def test_python_api_falls_back_with_a_warning(offline):

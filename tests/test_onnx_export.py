@@ -120,6 +120,7 @@ RESTORERS = [
     ("panini-sr", RestorerOptions(fidelity=0.8)),
     ("mmrb-gan", RestorerOptions()),
     ("gpen-mmrb", RestorerOptions()),
+    ("gpen-fusion", RestorerOptions()),
     ("unet", RestorerOptions()),
 ]
 

@@ -14,7 +14,15 @@ from faceprior.models.restorer import RestorerOptions
 
 TINY_PANINI = dict(style_channels=32, rrdb_channels=8, num_rrdbs=1, num_mlps=2, narrow=0.0625)
 TINY_STYLEGAN = dict(style_dim=32, n_mlp=2, channel_multiplier=1, narrow=0.03125)
-ARCHITECTURES = ("psfrgan", "panini-mfr", "panini-sr", "mmrb-gan", "gpen-mmrb", "unet")
+ARCHITECTURES = (
+    "psfrgan",
+    "panini-mfr",
+    "panini-sr",
+    "mmrb-gan",
+    "gpen-mmrb",
+    "gpen-fusion",
+    "unet",
+)
 
 
 def make_noise_matter(network: torch.nn.Module) -> torch.nn.Module:
@@ -39,6 +47,10 @@ def tiny_network(name: str) -> torch.nn.Module:
         return build(16, **TINY_STYLEGAN)
     if name == "gpen-mmrb":  # residual scale 0 (the default) would make every MMRB an identity
         return build(16, **TINY_STYLEGAN, mmrb_blocks=2, mmrb_residual_scale=0.2)
+    if name == "gpen-fusion":  # a fresh head's last conv is 0: give it weight, as trained
+        network = build(16, **TINY_STYLEGAN, head_channels=8, head_blocks=1)
+        torch.nn.init.normal_(network.head.body_out.weight, std=0.05)
+        return network
     assert name == "unet", name
     return build(32, (8, 16, 32))
 

@@ -23,6 +23,7 @@ from ..hub.checkpoint import state_dict_candidates
 # Modules that declare ARCHITECTURES, in detection order (more specific layouts first).
 FAMILY_MODULES = (
     "faceprior.models.mmrb",
+    "faceprior.models.gpen_fusion",
     "faceprior.models.gpen",
     "faceprior.models.psfrgan",
     "faceprior.models.panini",

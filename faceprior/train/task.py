@@ -49,6 +49,7 @@ from .ema import EMA
 TASKS: dict[str, str] = {
     "gpen_prior": "faceprior.train.tasks.gpen:GPENPriorTask",
     "gpen_bfr": "faceprior.train.tasks.gpen:GPENBFRTask",
+    "gpen_fusion": "faceprior.train.tasks.gpen_fusion:GPENFusionTask",
     "mmrb_stage1": "faceprior.train.tasks.mmrb:MMRBStage1Task",
     "mmrb_stage2": "faceprior.train.tasks.mmrb:MMRBStage2Task",
     "udrl": "faceprior.train.tasks.udrl:UDRLTask",

@@ -34,9 +34,18 @@ def _bundled(name: str, architecture: str, description: str, arguments: dict, **
 
 ENTRIES = [
     _bundled(
+        "gpen-offline-128-v4",
+        "gpen-fusion",
+        "v3 with a fusion head that keeps the input's pixels where they are good (128 px)",
+        {**_SMALL_GPEN, "head_channels": 64, "head_blocks": 6},
+        parameters=2_191_389,
+        size_bytes=8_781_284,
+        sha256="7dd6f72fc6318d5222bb5700b2d162460330676214e1997ab081e38cfdcd25c6",
+    ),
+    _bundled(
         "gpen-offline-128-v3",
         "gpen",
-        "small GPEN fine-tuned by faceprior on photo degradations, annealed (128 px, CelebA)",
+        "v4's GPEN: small GPEN fine-tuned on photo degradations, annealed (128 px, CelebA)",
         _SMALL_GPEN,
         parameters=1_655_965,
         size_bytes=6_636_412,

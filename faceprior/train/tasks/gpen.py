@@ -97,7 +97,14 @@ def lazy_adam(params, lr: float, reg_every: int, beta1: float = 0.0) -> torch.op
 class _StyleGAN2Task(TrainingTask):
     """The D phase / R1 / G phase / path-length step shared by both GPEN tasks."""
 
-    def _build_gan(self, generator: torch.nn.Module, discriminator: torch.nn.Module) -> None:
+    def _build_gan(
+        self,
+        generator: torch.nn.Module,
+        discriminator: torch.nn.Module,
+        trained: torch.nn.Module | None = None,
+    ) -> None:
+        """Register both networks, their Adams and the generator's EMA; ``trained`` (a part of
+        the generator) limits the generator's optimiser to that part."""
         gan = self.options.gan
         for name, every in (("d_reg_every", gan.d_reg_every), ("g_reg_every", gan.g_reg_every)):
             if every < 0:
@@ -108,7 +115,7 @@ class _StyleGAN2Task(TrainingTask):
         self.add_network("discriminator", discriminator)
         self.add_optimizer(
             "generator",
-            lazy_adam(generator.parameters(), gan.lr, gan.g_reg_every, gan.beta1),
+            lazy_adam((trained or generator).parameters(), gan.lr, gan.g_reg_every, gan.beta1),
             ["generator"],
         )
         self.add_optimizer(
