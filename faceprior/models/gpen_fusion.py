@@ -18,6 +18,8 @@ initialises it unchanged (``init: target: generator.gpen``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,15 +101,8 @@ class GPENFusion(nn.Module):
 
     @property
     def conventions(self) -> Conventions:
-        size = self.arguments["size"]
-        return Conventions(
-            architecture=self.architecture,
-            task="restoration",
-            input_size=size,
-            output_size=size,
-            template=self.gpen.template,
-            outputs=("image", None),
-        )
+        """The GPEN part's I/O contract: the head keeps its sizes, range and template."""
+        return replace(self.gpen.conventions, architecture=self.architecture)
 
     def fuse(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         """The head on a given GPEN output ``prior`` of ``x``."""

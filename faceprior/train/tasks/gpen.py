@@ -115,7 +115,12 @@ class _StyleGAN2Task(TrainingTask):
         self.add_network("discriminator", discriminator)
         self.add_optimizer(
             "generator",
-            lazy_adam((trained or generator).parameters(), gan.lr, gan.g_reg_every, gan.beta1),
+            lazy_adam(
+                (generator if trained is None else trained).parameters(),
+                gan.lr,
+                gan.g_reg_every,
+                gan.beta1,
+            ),
             ["generator"],
         )
         self.add_optimizer(
