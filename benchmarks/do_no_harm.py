@@ -1,6 +1,6 @@
 """Does the default restore help every face it touches? Previous vs default, per photo kind.
 
-Runs a bundled model (--model, default the offline default gpen-offline-128-v4; the only
+Runs a bundled model (--model, default the offline default gpen-offline-128-v5; the only
 restoration weights these machines have) through the pipeline twice per photo: ``previous``
 (GPEN's soft rectangle, no colour transfer, grey photos restored in colour, faces pasted
 upsampled) and ``default`` (face-shaped mask, wavelet
@@ -158,7 +158,7 @@ def summarise(rows: list[dict], keys: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=24, help="held-out faces per kind")
-    parser.add_argument("--model", default="gpen-offline-128-v4", help="bundled model to run")
+    parser.add_argument("--model", default="gpen-offline-128-v5", help="bundled model to run")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     from faceprior.face.detection import load_detector

@@ -93,6 +93,22 @@ def test_gpen_parameters_stay_in_range():
     assert 0.42 < np.mean([p["flip"] for p in draws]) < 0.58
 
 
+def test_log_downsampling_gives_each_octave_the_same_share():
+    """Uniform draws over [0.5, 4.5] put a quarter below 1.5; log draws put half below the
+    geometric middle 1.5 (sqrt(0.5 * 4.5)), as faces spread over octaves of size."""
+    shares = {}
+    for sampling in ("uniform", "log"):
+        degradation = build_degradation(
+            "gpen", downsample_range=(0.5, 4.5), downsample_sampling=sampling
+        )
+        rngs = (np.random.default_rng([1, i]) for i in range(2000))
+        draws = [degradation.sample(rng)["downsample"] for rng in rngs]
+        assert 0.5 <= min(draws) and max(draws) <= 4.5
+        shares[sampling] = np.mean(np.array(draws) < 1.5)
+    assert 0.22 < shares["uniform"] < 0.28
+    assert 0.46 < shares["log"] < 0.54
+
+
 def test_psfrgan_parameters_stay_in_range():
     degradation = build_degradation("psfrgan")
     draws = [degradation.sample(np.random.default_rng([0, i])) for i in range(400)]
@@ -220,6 +236,7 @@ KNOBS = [
     ("gpen", "sigma_range", (0.5, 0.5), (5.0, 5.0), {}),
     ("gpen", "iso_prob", 0.0, 1.0, {}),
     ("gpen", "downsample_range", (1.0, 1.0), (4.0, 4.0), {}),
+    ("gpen", "downsample_sampling", "uniform", "log", {"downsample_range": (1.0, 8.0)}),
     ("gpen", "noise_range", (0.0, 0.0), (20.0, 20.0), {}),
     ("gpen", "jpeg_range", (20, 20), (95, 95), {}),
     ("gpen", "gray_prob", 0.0, 1.0, {}),
@@ -285,6 +302,8 @@ def test_bad_presets_knobs_and_inputs_are_refused():
         build_degradation("psfrgan", gray_prob=1.5)
     with pytest.raises(ValueError, match="upsample"):
         build_degradation("gpen", upsample="lanczos9")
+    with pytest.raises(ValueError, match="downsample_sampling"):
+        build_degradation("gpen", downsample_sampling="normal")
     assert build_degradation("gpen", sigma_range=[1, 2]).sigma_range == (1, 2)
     degradation, rng = build_degradation("gpen"), np.random.default_rng(0)
     with pytest.raises(ValueError, match="float32"):

@@ -1,4 +1,4 @@
-"""The bundled offline models (the default gpen-offline-128-v4 and the others): shipped intact,
+"""The bundled offline models (the default gpen-offline-128-v5 and the others): shipped intact,
 they restore faces, and the default is what ``faceprior restore`` falls back to when the official
 weights cannot be had."""
 
@@ -21,8 +21,9 @@ from faceprior.hub.zoo import get_entry
 from faceprior.models.gpen import FullGenerator
 from faceprior.models.gpen_fusion import GPENFusion
 
-NAME = "gpen-offline-128-v4"  # the offline default
+NAME = "gpen-offline-128-v5"  # the offline default
 BUNDLED = (
+    "gpen-offline-128-v5",
     "gpen-offline-128-v4",
     "gpen-offline-128-v3",
     "gpen-offline-128-v2",
@@ -37,22 +38,24 @@ CONDITIONS = {
     "photo-x2": dict(sigma=1.0, downscale=2.0, jpeg_quality=70),
     "photo-x1": dict(sigma=0.8, downscale=1.0, jpeg_quality=50),
 }
-# Required PSNR gain over bicubic on these 32 faces (measured on them: v4 +1.50 / +1.43 / +0.90
-# dB on 32- / 64- / 128-px faces, v3 +0.52, v2 +0.37, MMRB +0.20 on 32-px ones; on all 599,
-# benchmarks/results/offline_model.md). Only v4 is above bicubic on 64- and 128-px faces.
-PSNR_MARGIN = {
-    ("gpen-offline-128-v4", "photo-x4"): 1.2,
-    ("gpen-offline-128-v4", "photo-x2"): 1.2,
-    ("gpen-offline-128-v4", "photo-x1"): 0.7,
-    ("gpen-offline-128-v3", "photo-x4"): 0.4,
-    ("gpen-offline-128-v2", "photo-x4"): 0.25,
-    ("mmrb-offline-128", "photo-x4"): 0.1,
+# Required gains over bicubic on these 32 faces: PSNR in dB and identity (1 - identity loss,
+# MobileFaceNet). Measured on them, on 32- / 64- / 128-px faces: v5 +1.26 / +1.38 / +0.95 dB,
+# identity +0.18 / +0.031 / +0.0024; v4 +1.50 / +1.43 / +0.90 dB, identity +0.14 / -0.007 /
+# -0.011; on 32-px faces v3 +0.52, v2 +0.37, MMRB +0.20 dB (all 599 faces:
+# benchmarks/results/offline_model.md). v4 and v5 are the only ones above bicubic on 64- and
+# 128-px faces, and v5 the only one whose identity there is above the degraded input's; v4's
+# bound keeps its loss small.
+MARGINS = {
+    ("gpen-offline-128-v5", "photo-x4"): (1.0, 0.05),
+    ("gpen-offline-128-v5", "photo-x2"): (1.1, 0.0),
+    ("gpen-offline-128-v5", "photo-x1"): (0.7, 0.0),
+    ("gpen-offline-128-v4", "photo-x4"): (1.2, 0.05),
+    ("gpen-offline-128-v4", "photo-x2"): (1.2, -0.02),
+    ("gpen-offline-128-v4", "photo-x1"): (0.7, -0.02),
+    ("gpen-offline-128-v3", "photo-x4"): (0.4, 0.05),
+    ("gpen-offline-128-v2", "photo-x4"): (0.25, 0.05),
+    ("mmrb-offline-128", "photo-x4"): (0.1, 0.05),
 }
-# Required identity gain (1 - identity loss, MobileFaceNet) over bicubic: the prior's gain on
-# 32-px faces (v4: +0.14 on these faces). On 64- and 128-px faces v4 is slightly below the
-# degraded input (-0.007 and -0.011 here; -0.018 and -0.010 on all 599 faces): the bound keeps
-# that loss small.
-IDENTITY_MARGIN = {"photo-x4": 0.05, "photo-x2": -0.02, "photo-x1": -0.02}
 
 
 @pytest.fixture()
@@ -124,10 +127,10 @@ def held_out_photo_faces():
     return batches
 
 
-@pytest.mark.parametrize(("name", "condition"), list(PSNR_MARGIN))
+@pytest.mark.parametrize(("name", "condition"), list(MARGINS))
 def test_beats_bicubic_on_held_out_faces(name, condition, held_out_photo_faces):
     """The model card's protocol (benchmarks/offline_model.py) on 32 of its 599 held-out
-    faces: above bicubic in PSNR, identity within IDENTITY_MARGIN, and no colour cast."""
+    faces: above bicubic in PSNR and identity by MARGINS, and no colour cast."""
     from faceprior.metrics.psnr_ssim import psnr
     from faceprior.train.losses.identity import IdentityLoss
 
@@ -146,8 +149,9 @@ def test_beats_bicubic_on_held_out_faces(name, condition, held_out_photo_faces):
         }
     print(f"\n{TEST_FACES} held-out faces, {condition}:", scores)
     ours, baseline = scores[name], scores["bicubic"]
-    assert ours["psnr"] > baseline["psnr"] + PSNR_MARGIN[name, condition]
-    assert ours["identity"] > baseline["identity"] + IDENTITY_MARGIN[condition]
+    psnr_margin, identity_margin = MARGINS[name, condition]
+    assert ours["psnr"] > baseline["psnr"] + psnr_margin
+    assert ours["identity"] > baseline["identity"] + identity_margin
     assert ours["chroma_shift"] < 1.5  # levels; measured 0.19-0.86 (bicubic: 0.16-0.44)
 
 

@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MODEL,
         help=f"restoration model: zoo name, local checkpoint or .onnx file (default: "
         f"{DEFAULT_MODEL}: gpen-bfr-512 when its weights are cached or can be downloaded, "
-        f"else a cached gpen-bfr-256, else the bundled offline model gpen-offline-128-v4)",
+        f"else a cached gpen-bfr-256, else the bundled offline model gpen-offline-128-v5)",
     )
     for flag, kind, text in METHOD_FLAGS:
         model.add_argument(flag, type=kind, help=text)
@@ -277,7 +277,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--offline",
         action="store_true",
         help="never use the network (also FACEPRIOR_OFFLINE=1): cached and bundled weights "
-        "only; --model auto then uses a cached official model or the bundled gpen-offline-128-v4",
+        "only; --model auto then uses a cached official model or the bundled gpen-offline-128-v5",
     )
     _add_scale_arguments(parser)
 

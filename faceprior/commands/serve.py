@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=defaults.model,
         help="model loaded at start and used when a request names none (default: auto: "
-        "gpen-bfr-512 if cached, else a cached gpen-bfr-256, else the bundled gpen-offline-128-v4)",
+        "gpen-bfr-512 if cached, else a cached gpen-bfr-256, else the bundled gpen-offline-128-v5)",
     )
     models.add_argument(
         "--detector",

@@ -10,9 +10,9 @@ from ..errors import ArgumentError, ModelUnavailableError
 
 # "auto": the official GPEN-BFR-512 when its weights are cached or can be downloaded, else a
 # larger official model already in the cache (never downloaded for this), else the small GPEN
-# that faceprior trained and ships (works offline; docs/model-card-gpen-offline-128-v4.md).
+# that faceprior trained and ships (works offline; docs/model-card-gpen-offline-128-v5.md).
 DEFAULT_MODEL = "auto"
-AUTO_MODELS = ("gpen-bfr-512", "gpen-bfr-256", "gpen-offline-128-v4")
+AUTO_MODELS = ("gpen-bfr-512", "gpen-bfr-256", "gpen-offline-128-v5")
 
 
 class OfflineFallbackWarning(UserWarning):

@@ -70,7 +70,7 @@ class RunOptions:
 
     ``model``: zoo name, checkpoint path or a loaded ``RestorationModel``; ``"auto"`` takes
     gpen-bfr-512 when its weights can be had, else a cached gpen-bfr-256, else the bundled
-    gpen-offline-128-v4.
+    gpen-offline-128-v5.
     ``method``: the method's load-time knobs by name (``RestorerOptions(fidelity=0.7)``;
     ``None``: none given), checked by the method when the model loads (docs/contributing.md).
     ``small_model`` (same forms, loaded without ``method``) restores the faces whose crop

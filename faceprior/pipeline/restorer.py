@@ -55,7 +55,7 @@ class FaceRestorer:
       ``min_face_size``; stable from run to run), ``min_face_size``;
     * restoring them (:class:`RunOptions`): ``model`` (zoo name, checkpoint path or a loaded
       ``RestorationModel``; ``"auto"``: gpen-bfr-512 when its weights can be had, else a
-      cached gpen-bfr-256, else the bundled gpen-offline-128-v4, with an
+      cached gpen-bfr-256, else the bundled gpen-offline-128-v5, with an
       :class:`OfflineFallbackWarning`; ``model_name`` says which), ``small_model`` and
       ``small_face_size`` (faces whose crop spans fewer output pixels go through the small
       model; default: its output size, below which the main model's extra pixels are shrunk

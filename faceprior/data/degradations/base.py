@@ -41,6 +41,11 @@ def uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
 
 
+def log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """Uniform in log space: each factor of 2 within ``bounds`` is drawn equally often."""
+    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+
+
 def draw_seed(rng: np.random.Generator) -> int:
     """A child seed stored in the parameters so per-pixel noise replays from them."""
     return int(rng.integers(0, SEED_BOUND))

@@ -12,6 +12,8 @@ _CELEBA_TERMS = (
 )
 # The shared width of the bundled networks: 64 channels at 4-32 px, 32 at 64 px, 16 at 128 px.
 _SMALL_GPEN = dict(size=128, style_dim=256, n_mlp=4, channel_multiplier=1, narrow=0.125)
+# That GPEN followed by the fusion head of v4 and v5.
+_SMALL_GPEN_FUSION = {**_SMALL_GPEN, "head_channels": 64, "head_blocks": 6}
 
 
 def _bundled(name: str, architecture: str, description: str, arguments: dict, **pins) -> ZooEntry:
@@ -34,10 +36,19 @@ def _bundled(name: str, architecture: str, description: str, arguments: dict, **
 
 ENTRIES = [
     _bundled(
+        "gpen-offline-128-v5",
+        "gpen-fusion",
+        "v4 with its head retrained for identity and faces of every size (128 px, CelebA)",
+        _SMALL_GPEN_FUSION,
+        parameters=2_191_389,
+        size_bytes=8_781_284,
+        sha256="ce72abd30d6fa72d9a7db8b9755131c96f9a4b3d290ef8144d7e2449af6f70d9",
+    ),
+    _bundled(
         "gpen-offline-128-v4",
         "gpen-fusion",
-        "v3 with a fusion head that keeps the input's pixels where they are good (128 px)",
-        {**_SMALL_GPEN, "head_channels": 64, "head_blocks": 6},
+        "v5's starting point: v3 with a fusion head that keeps the input's good pixels (128 px)",
+        _SMALL_GPEN_FUSION,
         parameters=2_191_389,
         size_bytes=8_781_284,
         sha256="7dd6f72fc6318d5222bb5700b2d162460330676214e1997ab081e38cfdcd25c6",
