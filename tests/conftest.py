@@ -14,6 +14,16 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEPRIOR_SHARED", PROJECT_ROOT.parent / "shared"))
+# The restoration models inside the package, newest first: what an offline install (and a
+# server without downloads) offers, each pinned by its zoo entry.
+BUNDLED_MODELS = (
+    "gpen-offline-128-v5",
+    "gpen-offline-128-v4",
+    "gpen-offline-128-v3",
+    "gpen-offline-128-v2",
+    "mmrb-offline-128",
+    "gpen-offline-128",
+)
 
 
 def shared_path(relative: str) -> Path:

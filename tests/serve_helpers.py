@@ -13,15 +13,6 @@ from faceprior.serve import ServeSettings
 DETECTOR_WEIGHTS = "data/weights/retinaface_mobilenet0.25_Final.pth"
 GROUP_PHOTO = "data/faces/whole/CodeFormer_whole_imgs/00.jpg"  # four faces, 491 x 310
 FACE_PHOTO = "data/faces/whole/facexlib/test.jpg"  # one face, 418 x 520
-# The restoration models a server without downloads offers: those inside the package.
-BUNDLED_MODELS = {
-    "gpen-offline-128-v5",
-    "gpen-offline-128-v4",
-    "gpen-offline-128-v3",
-    "gpen-offline-128-v2",
-    "mmrb-offline-128",
-    "gpen-offline-128",
-}
 
 
 def fast_settings(**overrides) -> ServeSettings:

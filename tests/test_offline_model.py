@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import BUNDLED_MODELS, shared_path
 
 import faceprior
 from faceprior.api import resolve_weights
@@ -22,14 +22,6 @@ from faceprior.models.gpen import FullGenerator
 from faceprior.models.gpen_fusion import GPENFusion
 
 NAME = "gpen-offline-128-v5"  # the offline default
-BUNDLED = (
-    "gpen-offline-128-v5",
-    "gpen-offline-128-v4",
-    "gpen-offline-128-v3",
-    "gpen-offline-128-v2",
-    "mmrb-offline-128",
-    "gpen-offline-128",
-)
 TEST_FACES = 32
 # benchmarks/offline_model.py's photo conditions: a 32-, 64- and 128-px face in a JPEG photo,
 # restored to 128 px. photo-x4 is issue 16's headline condition.
@@ -68,7 +60,7 @@ def offline(monkeypatch):
     monkeypatch.setattr(download, "fetch", unreachable)
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", BUNDLED_MODELS)
 def test_bundled_file_matches_its_zoo_entry(name):
     entry = get_entry(name)
     path = resolve_weights(name)
@@ -187,7 +179,7 @@ def test_restore_command_works_offline_and_says_which_model(tmp_path, offline, c
     assert 0.005 < changed.mean() < 0.5  # the face changed, most of the photo did not
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", BUNDLED_MODELS)
 def test_each_bundled_model_restores_a_photo_offline(tmp_path, name):
     """``--offline --model NAME`` with every bundled model: no network, the faces restored."""
     photo = shared_path("data/faces/whole/CodeFormer_whole_imgs/00.jpg")  # four small faces

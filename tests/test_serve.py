@@ -17,10 +17,9 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import BUNDLED_MODELS, shared_path
 from fastapi.testclient import TestClient
 from serve_helpers import (
-    BUNDLED_MODELS,
     FACE_PHOTO,
     GROUP_PHOTO,
     decoded,
@@ -90,7 +89,7 @@ def test_health_models_metrics(client):
     catalogue = client.get("/v1/models").json()
     assert catalogue["default"] == "gpen-offline-128"
     models = {m["name"]: m for m in catalogue["models"]}
-    assert {name for name, m in models.items() if m["available"]} == BUNDLED_MODELS
+    assert {name for name, m in models.items() if m["available"]} == set(BUNDLED_MODELS)
     assert models["gpen-offline-128"]["bundled"] and not models["gpen-bfr-512"]["cached"]
     assert catalogue["limits"]["max_pixels"] == MAX_PIXELS
     metrics = client.get("/metrics").json()
@@ -449,7 +448,7 @@ def test_downloads_widen_the_models_requests_may_name():
     offline = restoration_models(ServeSettings())
     online = restoration_models(ServeSettings(allow_downloads=True))
     assert offline.keys() == online.keys() and "gpen-bfr-512" in online
-    assert {name for name, m in offline.items() if m["available"]} == BUNDLED_MODELS
+    assert {name for name, m in offline.items() if m["available"]} == set(BUNDLED_MODELS)
     assert all(m["available"] for m in online.values())
 
 

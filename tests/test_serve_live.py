@@ -21,8 +21,8 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from conftest import shared_path
-from serve_helpers import BUNDLED_MODELS, FACE_PHOTO, GROUP_PHOTO, decoded, fast_settings
+from conftest import BUNDLED_MODELS, shared_path
+from serve_helpers import FACE_PHOTO, GROUP_PHOTO, decoded, fast_settings
 
 from faceprior.serve import create_app
 
@@ -104,7 +104,7 @@ def test_browser_restores_a_photo(server, browser, tmp_path):
     wait = WebDriverWait(browser, 60)
     wait.until(lambda d: d.find_element(By.ID, "status").text == "Ready.")
     models = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#model option")]
-    assert set(models) == BUNDLED_MODELS
+    assert set(models) == set(BUNDLED_MODELS)
     browser.find_element(By.ID, "pick").send_keys(str(photo))
     browser.find_element(By.ID, "restore").click()
     wait.until(lambda d: d.execute_script(
